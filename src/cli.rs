@@ -1,0 +1,209 @@
+//! The `hub` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{database_url_or_default, ServeConfig};
+use crate::service::tokens::{self, Bootstrap};
+use crate::startup::{shutdown_signal, Application};
+use crate::storage::{organizations, tokens as token_store, Store};
+use crate::telemetry::{self, LogFormat};
+
+/// Hub: the identity service of the suite, with a SCIM 2.0 provisioning server.
+#[derive(Debug, Parser)]
+#[command(name = "hub", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    storage: StorageArgs,
+
+    /// Log format on standard error.
+    #[arg(long, env = "HUB_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where Hub keeps its data.
+#[derive(Debug, Args)]
+struct StorageArgs {
+    /// Folder for the SQLite database and other local state; created when missing.
+    #[arg(long, env = "HUB_DATA_DIR", default_value = "./data", global = true)]
+    data_dir: PathBuf,
+
+    /// Database URL: sqlite://PATH, or postgres://USER:PASSWORD@HOST/DB for PostgreSQL.
+    /// Default: sqlite://DATA_DIR/hub.db.
+    #[arg(long, env = "HUB_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server. On first start with an empty database it creates the bootstrap
+    /// organization and prints its SCIM token once.
+    #[command(after_help = "Environment:\n  HUB_BOOTSTRAP_SCIM_TOKEN  Use this value as the bootstrap SCIM token instead of a generated one.\n                            Read from the environment only, so it stays out of process listings.\n  RUST_LOG                  Log filter, such as info or hub=debug (default: info).")]
+    Serve(ServeArgs),
+    /// Manage SCIM bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "HUB_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    /// Externally visible base URL, such as https://hub.example.com, used in Location headers
+    /// and meta.location. Default: built from the request's Host header.
+    #[arg(long, env = "HUB_PUBLIC_URL")]
+    public_url: Option<String>,
+
+    /// Name of the organization created on first start.
+    #[arg(long, env = "HUB_BOOTSTRAP_ORG", default_value = "default")]
+    bootstrap_org: String,
+
+    /// Maximum request body size in bytes.
+    #[arg(long, env = "HUB_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    max_body_bytes: usize,
+
+    /// Maximum number of database connections.
+    #[arg(long, env = "HUB_MAX_DB_CONNECTIONS", default_value_t = 16)]
+    max_db_connections: u32,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a SCIM token for an organization and print it once.
+    Create {
+        /// The organization's name.
+        #[arg(long)]
+        org: String,
+        /// A label to recognise the token by, such as "Entra ID production".
+        #[arg(long, default_value = "scim")]
+        name: String,
+    },
+    /// Revoke a SCIM token by its id (see `hub token list`).
+    Revoke {
+        /// The token id.
+        id: String,
+    },
+    /// List an organization's SCIM tokens (ids and names, never the tokens).
+    List {
+        /// The organization's name.
+        #[arg(long)]
+        org: String,
+    },
+}
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, cause = ?error, "hub failed");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(cli.storage, args).await,
+        Command::Token(command) => token(cli.storage, command).await,
+    }
+}
+
+async fn serve(storage: StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let config = ServeConfig {
+        listen: args.listen,
+        data_dir: storage.data_dir,
+        database_url: storage.database_url,
+        public_url: args.public_url,
+        bootstrap_org: args.bootstrap_org,
+        bootstrap_token: std::env::var("HUB_BOOTSTRAP_SCIM_TOKEN").ok().filter(|token| !token.is_empty()),
+        max_body_bytes: args.max_body_bytes,
+        max_connections: args.max_db_connections,
+    };
+    let listen = config.listen;
+    let application = Application::build(config).await?;
+    report_bootstrap(application.bootstrap(), listen, application.port());
+    application.run_until_stopped(shutdown_signal()).await
+}
+
+/// Prints what the first start created. The generated token goes to standard output only.
+fn report_bootstrap(bootstrap: &Bootstrap, listen: SocketAddr, port: u16) {
+    let scim_url = format!("http://{}:{port}/scim/v2", listen.ip());
+    match bootstrap {
+        Bootstrap::Created { organization, token } => {
+            println!("Created organization '{}' with a SCIM token.", organization.name);
+            println!("SCIM base URL: {scim_url}");
+            println!("SCIM token (shown only now; store it safely): {token}");
+            tracing::info!(org_id = %organization.id, "bootstrap organization created");
+        }
+        Bootstrap::CreatedWithGivenToken { organization } => {
+            println!(
+                "Created organization '{}' with the SCIM token from HUB_BOOTSTRAP_SCIM_TOKEN. SCIM base URL: {scim_url}",
+                organization.name
+            );
+            tracing::info!(org_id = %organization.id, "bootstrap organization created");
+        }
+        Bootstrap::AddedGivenToken { organization } => {
+            tracing::info!(org_id = %organization.id, "token from HUB_BOOTSTRAP_SCIM_TOKEN added");
+        }
+        Bootstrap::Unchanged => {}
+    }
+}
+
+async fn open_store(storage: &StorageArgs) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&storage.data_dir)
+        .with_context(|| format!("cannot create the data folder {}", storage.data_dir.display()))?;
+    let url = database_url_or_default(storage.database_url.as_deref(), &storage.data_dir);
+    Store::connect(&url, 2).await
+}
+
+async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()> {
+    let store = open_store(&storage).await?;
+    match command {
+        TokenCommand::Create { org, name } => {
+            let organization = find_organization(&store, &org).await?;
+            let token = tokens::generate_token();
+            let id = tokens::store_token(&store, &organization.id, &name, &token).await?;
+            tracing::info!(org_id = %organization.id, token_id = %id, "SCIM token created");
+            println!("Token id: {id}");
+            println!("SCIM token (shown only now; store it safely): {token}");
+        }
+        TokenCommand::Revoke { id } => {
+            if !token_store::revoke(store.pool(), &id).await? {
+                anyhow::bail!("no live token with id {id:?}; `hub token list --org NAME` shows the ids");
+            }
+            tracing::info!(token_id = %id, "SCIM token revoked");
+            println!("Revoked token {id}.");
+        }
+        TokenCommand::List { org } => {
+            let organization = find_organization(&store, &org).await?;
+            for token in token_store::list(store.pool(), &organization.id).await? {
+                let state = match &token.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => "active".to_string(),
+                };
+                println!("{}\t{}\tcreated {}\t{state}", token.id, token.name, token.created_at);
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn find_organization(store: &Store, name: &str) -> anyhow::Result<organizations::Organization> {
+    organizations::find_by_name(store.pool(), name)
+        .await?
+        .with_context(|| format!("no organization named {name:?}"))
+}

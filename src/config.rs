@@ -1,0 +1,40 @@
+//! Settings of `hub serve`, from command-line flags and `HUB_` environment variables.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything `hub serve` needs to start.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Folder for the SQLite database and other local state; created when missing.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; defaults to `hub.db` in the data folder.
+    pub database_url: Option<String>,
+    /// Externally visible base URL for resource locations; derived from `Host` when unset.
+    pub public_url: Option<String>,
+    /// Name of the organization created on first start.
+    pub bootstrap_org: String,
+    /// The bootstrap SCIM token to use instead of a generated one. Secret: never logged.
+    pub bootstrap_token: Option<String>,
+    /// Maximum request body size in bytes.
+    pub max_body_bytes: usize,
+    /// Maximum database connections in the pool.
+    pub max_connections: u32,
+}
+
+impl ServeConfig {
+    /// The database URL, defaulting to a SQLite file in the data folder.
+    pub fn effective_database_url(&self) -> String {
+        database_url_or_default(self.database_url.as_deref(), &self.data_dir)
+    }
+}
+
+/// Returns `url`, or the SQLite file `hub.db` inside `data_dir`.
+pub fn database_url_or_default(url: Option<&str>, data_dir: &Path) -> String {
+    match url {
+        Some(url) if !url.trim().is_empty() => url.to_string(),
+        _ => format!("sqlite://{}", data_dir.join("hub.db").display()),
+    }
+}

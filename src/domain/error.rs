@@ -1,0 +1,17 @@
+//! Errors raised by Hub's domain rules.
+
+/// A change that Hub's rules do not allow. Each message names the rule and what an
+/// administrator can do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// Rule 1: at most two Owners per organization.
+    #[error("{0}")]
+    OwnerLimit(String),
+    /// Rule 2: an organization keeps at least one Owner who is not Deactivated.
+    #[error("{0}")]
+    LastOwner(String),
+    /// A value that no state of the organization would accept (an unknown role, product key or
+    /// time zone).
+    #[error("{0}")]
+    InvalidValue(String),
+}

@@ -1,0 +1,47 @@
+//! Bearer-token authentication of SCIM requests.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::scim::ScimError;
+use crate::service::tokens::{self, TokenIdentity};
+
+/// The organization and token of an authenticated SCIM request.
+pub struct ScimCaller(pub TokenIdentity);
+
+impl FromRequestParts<AppState> for ScimCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return Err(ScimError::unauthorized(
+                "Missing Authorization header; send 'Authorization: Bearer <SCIM token>'.",
+            )
+            .into());
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| {
+                let (scheme, token) = value.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| ScimError::unauthorized("The Authorization header must use the Bearer scheme: 'Bearer <SCIM token>'."))?;
+
+        match tokens::verify(&state.store, token).await? {
+            Some(identity) => {
+                tracing::Span::current().record("org_id", identity.organization.id.as_str());
+                tracing::Span::current().record("token_id", identity.token_id.as_str());
+                Ok(ScimCaller(identity))
+            }
+            None => {
+                tracing::info!("SCIM request with an unknown or revoked token");
+                Err(ScimError::unauthorized("The bearer token is not valid or was revoked.").into())
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Request extractors that answer with SCIM errors instead of axum's plain-text rejections.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use serde_json::Value;
+
+use super::error::ApiError;
+use crate::scim::ScimError;
+
+/// A JSON request body sent as `application/scim+json` or `application/json` (or without a
+/// content type, which some clients do).
+pub struct ScimJson(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for ScimJson {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
+            let content_type = content_type.to_str().unwrap_or_default().to_ascii_lowercase();
+            let media_type = content_type.split(';').next().unwrap_or_default().trim().to_string();
+            let is_json = media_type == "application/json" || media_type.ends_with("+json") || media_type.is_empty();
+            if !is_json {
+                return Err(ScimError::new(
+                    415,
+                    None,
+                    format!("Content-Type {media_type:?} is not supported; send application/scim+json or application/json."),
+                )
+                .into());
+            }
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            let status = rejection.status().as_u16();
+            if status == 413 {
+                ScimError::new(413, None, format!("The request body is too large: {}.", rejection.body_text()))
+            } else {
+                ScimError::invalid_syntax(format!("The request body could not be read: {}.", rejection.body_text()))
+            }
+        })?;
+        let value = serde_json::from_slice::<Value>(&bytes).map_err(|error| {
+            ScimError::invalid_syntax(format!("The request body is not valid JSON: {error}."))
+        })?;
+        Ok(ScimJson(value))
+    }
+}
+
+/// The raw query parameters, for SCIM's case-insensitive parameter names. A parameter that
+/// appears twice keeps its last value.
+pub struct QueryParams(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        Ok(QueryParams(pairs))
+    }
+}

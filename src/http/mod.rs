@@ -1,0 +1,119 @@
+//! The HTTP edge: the axum router, authentication, request ids and SCIM responses.
+//!
+//! Handlers are thin: they extract the request, call one service function and turn the result
+//! into a SCIM response.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod request_id;
+pub mod response;
+pub mod scim_discovery;
+pub mod scim_users;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::scim::ScimError;
+use crate::storage::Store;
+use error::ApiError;
+
+/// Settings the HTTP layer needs.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The externally visible base URL (`https://hub.example.com`), used in `Location` and
+    /// `meta.location`. When unset, it is built from the request's `Host` header.
+    pub public_url: Option<String>,
+    /// Maximum request body size in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub settings: Arc<HttpSettings>,
+}
+
+impl AppState {
+    /// The SCIM base URL for resource locations.
+    pub fn scim_base_url(&self, headers: &HeaderMap) -> String {
+        let root = match &self.settings.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let host = headers
+                    .get(axum::http::header::HOST)
+                    .and_then(|value| value.to_str().ok())
+                    .filter(|host| host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)))
+                    .unwrap_or("localhost");
+                let scheme = headers
+                    .get("x-forwarded-proto")
+                    .and_then(|value| value.to_str().ok())
+                    .filter(|scheme| *scheme == "https")
+                    .unwrap_or("http");
+                format!("{scheme}://{host}")
+            }
+        };
+        format!("{root}{SCIM_BASE_PATH}")
+    }
+}
+
+/// Where the SCIM service lives.
+pub const SCIM_BASE_PATH: &str = "/scim/v2";
+
+/// Builds the application router.
+pub fn router(state: AppState) -> Router {
+    let max_body_bytes = state.settings.max_body_bytes;
+    let scim = Router::new()
+        .route("/Users", get(scim_users::users_list).post(scim_users::users_create))
+        .route("/Users/.search", post(scim_users::users_search))
+        .route(
+            "/Users/{id}",
+            get(scim_users::users_get)
+                .put(scim_users::users_replace)
+                .patch(scim_users::users_patch)
+                .delete(scim_users::users_delete),
+        )
+        .route("/.search", post(scim_users::root_search))
+        .route("/ServiceProviderConfig", get(scim_discovery::service_provider_config))
+        .route("/ResourceTypes", get(scim_discovery::resource_types))
+        .route("/ResourceTypes/{name}", get(scim_discovery::resource_type))
+        .route("/Schemas", get(scim_discovery::schemas))
+        .route("/Schemas/{id}", get(scim_discovery::schema))
+        .route("/Me", axum::routing::any(scim_discovery::me))
+        .route("/Bulk", axum::routing::any(scim_discovery::bulk))
+        .fallback(scim_not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+
+    Router::new()
+        .route("/health", get(health))
+        .nest(SCIM_BASE_PATH, scim)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(request_id::track_request))
+        .with_state(state)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn scim_not_found(uri: axum::http::Uri) -> ApiError {
+    ScimError::not_found(format!(
+        "No SCIM endpoint at {}; Hub serves /Users, /ServiceProviderConfig, /ResourceTypes and /Schemas under {SCIM_BASE_PATH}.",
+        uri.path()
+    ))
+    .into()
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ScimError::not_found(format!("Nothing at {}; the SCIM service is under {SCIM_BASE_PATH}.", uri.path())).into()
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ScimError::new(405, None, format!("Method {method} is not allowed on {}.", uri.path())).into()
+}

@@ -1,0 +1,60 @@
+//! Request ids and the per-request span.
+//!
+//! The id comes from Entra's `client-request-id` header (or `x-request-id`) when it is a
+//! reasonable token, otherwise Hub makes one. It is logged with every event of the request and
+//! returned in the `request-id` response header.
+
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+/// The id of the current request, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+const MAX_REQUEST_ID_LENGTH: usize = 128;
+
+fn client_request_id(request: &Request) -> Option<String> {
+    ["client-request-id", "x-request-id"].iter().find_map(|name| {
+        let value = request.headers().get(*name)?.to_str().ok()?.trim();
+        let acceptable = !value.is_empty()
+            && value.len() <= MAX_REQUEST_ID_LENGTH
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+        acceptable.then(|| value.to_string())
+    })
+}
+
+/// Wraps each request in a span with its id, and logs its outcome and duration.
+pub async fn track_request(mut request: Request, next: Next) -> Response {
+    let request_id = client_request_id(&request).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    request.extensions_mut().insert(RequestId(request_id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        org_id = tracing::field::Empty,
+        token_id = tracing::field::Empty,
+    );
+    let started = Instant::now();
+
+    let mut response = next.run(request).instrument(span.clone()).await;
+
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::error!(status, elapsed_ms, "request failed");
+        } else {
+            tracing::info!(status, elapsed_ms, "request finished");
+        }
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("request-id", value);
+    }
+    response
+}

@@ -1,0 +1,46 @@
+//! SCIM success responses: JSON bodies with `application/scim+json`, ETags and `Location`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+/// A SCIM resource or message with optional ETag and Location headers.
+pub struct ScimResponse {
+    pub status: StatusCode,
+    pub body: Value,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+}
+
+impl ScimResponse {
+    pub fn ok(body: Value) -> Self {
+        ScimResponse {
+            status: StatusCode::OK,
+            body,
+            etag: None,
+            location: None,
+        }
+    }
+
+    pub fn with_etag(mut self, etag: String) -> Self {
+        self.etag = Some(etag);
+        self
+    }
+}
+
+impl IntoResponse for ScimResponse {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE));
+        if let Some(etag) = self.etag.and_then(|etag| HeaderValue::from_str(&etag).ok()) {
+            headers.insert(header::ETAG, etag);
+        }
+        if let Some(location) = self.location.and_then(|location| HeaderValue::from_str(&location).ok()) {
+            headers.insert(header::LOCATION, location);
+        }
+        response
+    }
+}

@@ -1,0 +1,223 @@
+//! `/Users` endpoints (RFC 7644 §3.3 to §3.6).
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde_json::Value;
+
+use super::auth::ScimCaller;
+use super::error::ApiError;
+use super::extract::{QueryParams, ScimJson};
+use super::request_id::RequestId;
+use super::response::ScimResponse;
+use super::AppState;
+use crate::domain::audit::{Actor, ChangeContext};
+use crate::domain::user::User;
+use crate::scim::list::{list_response, parse_params};
+use crate::scim::projection::Projection;
+use crate::scim::schema::USER_RESOURCE;
+use crate::scim::user::{etag, render};
+use crate::scim::ScimError;
+use crate::service::users;
+
+fn change_context(caller: &ScimCaller, request_id: &RequestId) -> ChangeContext {
+    ChangeContext {
+        actor: Actor::ScimToken {
+            token_id: caller.0.token_id.clone(),
+        },
+        request_id: request_id.0.clone(),
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Renders one user with the projection the query asks for, plus its ETag.
+fn user_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &QueryParams,
+    user: &User,
+    status: StatusCode,
+) -> Result<ScimResponse, ApiError> {
+    let base_url = state.scim_base_url(headers);
+    let projection = projection_from(query)?;
+    let body = projection.apply(&USER_RESOURCE, render(user, &base_url));
+    let mut response = ScimResponse::ok(body).with_etag(etag(user.version));
+    response.status = status;
+    if status == StatusCode::CREATED {
+        response.location = Some(format!("{base_url}/Users/{}", user.id));
+    }
+    Ok(response)
+}
+
+fn projection_from(query: &QueryParams) -> Result<Projection, ApiError> {
+    let get = |name: &str| {
+        query
+            .0
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    };
+    Ok(Projection::parse(&USER_RESOURCE, get("attributes"), get("excludedAttributes"))?)
+}
+
+/// GET /Users/{id}, with `If-None-Match` answered by 304.
+pub async fn users_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    let user = users::get(&state.store, &caller.0.organization.id, &id).await?;
+    if let Some(if_none_match) = header_text(&headers, header::IF_NONE_MATCH) {
+        if users::etag_list_matches(if_none_match, user.version) {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            if let Ok(value) = etag(user.version).parse() {
+                response.headers_mut().insert(header::ETAG, value);
+            }
+            return Ok(response);
+        }
+    }
+    Ok(user_response(&state, &headers, &query, &user, StatusCode::OK)?.into_response())
+}
+
+/// POST /Users: 201 with the resource, `Location` and `ETag`.
+pub async fn users_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    Extension(request_id): Extension<RequestId>,
+    query: QueryParams,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let context = change_context(&caller, &request_id);
+    let user = users::create(&state.store, &caller.0.organization, &context, &body).await?;
+    user_response(&state, &headers, &query, &user, StatusCode::CREATED)
+}
+
+/// PUT /Users/{id}.
+pub async fn users_replace(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    Extension(request_id): Extension<RequestId>,
+    Path(id): Path<String>,
+    query: QueryParams,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let context = change_context(&caller, &request_id);
+    let if_match = header_text(&headers, header::IF_MATCH);
+    let user = users::replace(&state.store, &caller.0.organization, &context, &id, &body, if_match).await?;
+    user_response(&state, &headers, &query, &user, StatusCode::OK)
+}
+
+/// PATCH /Users/{id}: 200 with the resource, which Entra and Okta both accept.
+pub async fn users_patch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    Extension(request_id): Extension<RequestId>,
+    Path(id): Path<String>,
+    query: QueryParams,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let context = change_context(&caller, &request_id);
+    let if_match = header_text(&headers, header::IF_MATCH);
+    let user = users::patch(&state.store, &caller.0.organization, &context, &id, &body, if_match).await?;
+    user_response(&state, &headers, &query, &user, StatusCode::OK)
+}
+
+/// DELETE /Users/{id}: 204.
+pub async fn users_delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    Extension(request_id): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let context = change_context(&caller, &request_id);
+    let if_match = header_text(&headers, header::IF_MATCH);
+    users::delete(&state.store, &caller.0.organization, &context, &id, if_match).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// GET /Users with filter, sorting, paging and projection.
+pub async fn users_list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    query: QueryParams,
+) -> Result<ScimResponse, ApiError> {
+    list_users(&state, &headers, &caller, query).await
+}
+
+async fn list_users(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: &ScimCaller,
+    query: QueryParams,
+) -> Result<ScimResponse, ApiError> {
+    let params = parse_params(&query.0)?;
+    let projection = projection_from(&query)?;
+    let base_url = state.scim_base_url(headers);
+    let page = users::list(&state.store, &caller.0.organization.id, &params, &base_url).await?;
+    let resources = page
+        .users
+        .into_iter()
+        .map(|user| projection.apply(&USER_RESOURCE, user))
+        .collect();
+    Ok(ScimResponse::ok(list_response(page.total, params.start_index, resources)))
+}
+
+/// POST /Users/.search (RFC 7644 §3.4.3): the list parameters in a SearchRequest body.
+pub async fn users_search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let query = search_request_params(&body)?;
+    list_users(&state, &headers, &caller, query).await
+}
+
+/// POST /.search at the root. Hub serves one resource type, so the search covers Users.
+pub async fn root_search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    users_search(State(state), headers, caller, ScimJson(body)).await
+}
+
+/// Turns a SearchRequest body into the same parameters as a query string.
+fn search_request_params(body: &Value) -> Result<QueryParams, ApiError> {
+    let Value::Object(object) = body else {
+        return Err(ScimError::invalid_syntax("The search request must be a JSON object.").into());
+    };
+    let mut params = std::collections::HashMap::new();
+    for (key, value) in object {
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        let text = match value {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            Value::Array(items) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            Value::Null => continue,
+            other => {
+                return Err(ScimError::invalid_value(format!("Search parameter '{key}' has an unsupported value {other}.")).into())
+            }
+        };
+        params.insert(key.clone(), text);
+    }
+    Ok(QueryParams(params))
+}

@@ -1,0 +1,60 @@
+//! Discovery resources (RFC 7644 §4): ServiceProviderConfig, ResourceTypes and Schemas.
+
+use serde_json::{json, Value};
+
+use super::list::{list_response, MAX_COUNT};
+use super::schema::{all_resource_types, all_schemas, SERVICE_PROVIDER_CONFIG};
+
+/// Describes what this server supports; every flag matches what the code does.
+pub fn service_provider_config(base_url: &str, max_payload_bytes: usize) -> Value {
+    json!({
+        "schemas": [SERVICE_PROVIDER_CONFIG],
+        "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
+        "patch": {"supported": true},
+        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": max_payload_bytes},
+        "filter": {"supported": true, "maxResults": MAX_COUNT},
+        "changePassword": {"supported": false},
+        "sort": {"supported": true},
+        "etag": {"supported": true},
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken",
+            "name": "Bearer token",
+            "description": "A SCIM token of the organization, sent as 'Authorization: Bearer <token>'. \
+                            Create one with 'hub token create --org NAME'.",
+            "primary": true,
+        }],
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": format!("{base_url}/ServiceProviderConfig"),
+        },
+    })
+}
+
+pub fn resource_types(base_url: &str) -> Value {
+    let resources: Vec<Value> = all_resource_types()
+        .into_iter()
+        .map(|resource| resource.to_json(base_url))
+        .collect();
+    let total = resources.len() as i64;
+    list_response(total, 1, resources)
+}
+
+pub fn resource_type(base_url: &str, name: &str) -> Option<Value> {
+    all_resource_types()
+        .into_iter()
+        .find(|resource| resource.name.eq_ignore_ascii_case(name))
+        .map(|resource| resource.to_json(base_url))
+}
+
+pub fn schemas(base_url: &str) -> Value {
+    let resources: Vec<Value> = all_schemas().into_iter().map(|schema| schema.to_json(base_url)).collect();
+    let total = resources.len() as i64;
+    list_response(total, 1, resources)
+}
+
+pub fn schema(base_url: &str, id: &str) -> Option<Value> {
+    all_schemas()
+        .into_iter()
+        .find(|schema| schema.id.eq_ignore_ascii_case(id))
+        .map(|schema| schema.to_json(base_url))
+}

@@ -1,0 +1,489 @@
+//! Filter parsing and in-memory evaluation (RFC 7644 §3.4.2.2).
+//!
+//! The `scim_v2` crate parses the grammar. This module accepts the unquoted form some clients
+//! send, resolves attribute paths against the schemas, and evaluates a filter on a rendered
+//! resource document, honouring each attribute's type and `caseExact`.
+
+use std::cmp::Ordering;
+
+use scim_v2::filter::{AttrExp, AttrPath, CompValue, CompareOp, Filter, ValFilter};
+use serde_json::Value;
+
+use super::error::ScimError;
+use super::schema::{AttrType, AttributeDef, ResourceTypeDef};
+
+/// Maximum filter length in bytes; longer filters are rejected before parsing.
+pub const MAX_FILTER_LENGTH: usize = 4096;
+
+/// Parses a filter, also accepting bare words as values (`externalId eq jyoung`), a form an
+/// old Microsoft sample shows.
+pub fn parse(text: &str) -> Result<Filter, ScimError> {
+    if text.len() > MAX_FILTER_LENGTH {
+        return Err(ScimError::invalid_filter(format!(
+            "The filter is {} bytes long; the maximum is {MAX_FILTER_LENGTH}.",
+            text.len()
+        )));
+    }
+    match text.parse::<Filter>() {
+        Ok(filter) => Ok(filter),
+        Err(first_error) => {
+            let quoted = quote_bare_values(text);
+            if quoted != text {
+                if let Ok(filter) = quoted.parse::<Filter>() {
+                    return Ok(filter);
+                }
+            }
+            Err(ScimError::invalid_filter(format!(
+                "The filter {text:?} is not valid SCIM filter syntax: {first_error}."
+            )))
+        }
+    }
+}
+
+const OPERATORS: &[&str] = &["eq", "ne", "co", "sw", "ew", "gt", "lt", "ge", "le"];
+
+/// Puts quotes around a comparison value that is neither quoted nor a JSON literal.
+fn quote_bare_values(text: &str) -> String {
+    let tokens: Vec<&str> = text.split(' ').collect();
+    let mut output: Vec<String> = Vec::with_capacity(tokens.len());
+    let mut after_operator = false;
+    for token in tokens {
+        if after_operator && !token.is_empty() {
+            output.push(quote_token(token));
+            after_operator = false;
+            continue;
+        }
+        after_operator = OPERATORS.iter().any(|op| op.eq_ignore_ascii_case(token));
+        output.push(token.to_string());
+    }
+    output.join(" ")
+}
+
+fn quote_token(token: &str) -> String {
+    let closing = token.len() - token.trim_end_matches([')', ']']).len();
+    let (word, tail) = token.split_at(token.len() - closing);
+    let is_literal = word.starts_with('"')
+        || ["true", "false", "null"].contains(&word)
+        || serde_json::from_str::<serde_json::Number>(word).is_ok();
+    if is_literal {
+        return token.to_string();
+    }
+    format!("{}{tail}", Value::String(word.to_string()))
+}
+
+/// An attribute path resolved against the schemas.
+#[derive(Debug, Clone, Copy)]
+pub struct ResolvedPath {
+    pub extension: Option<&'static str>,
+    pub attribute: &'static AttributeDef,
+    pub sub_attribute: Option<&'static AttributeDef>,
+}
+
+impl ResolvedPath {
+    /// The definition of the value being compared: the sub-attribute when one is named, the
+    /// `value` sub-attribute of a multi-valued complex attribute, or the attribute itself.
+    pub fn leaf(&self) -> &'static AttributeDef {
+        if let Some(sub) = self.sub_attribute {
+            return sub;
+        }
+        if self.attribute.kind == AttrType::Complex {
+            if let Some(value) = self.attribute.sub_attribute("value") {
+                return value;
+            }
+        }
+        self.attribute
+    }
+}
+
+/// Resolves `urn:...:name.sub` against the resource type's schemas, ignoring case.
+pub fn resolve_path(resource: &'static ResourceTypeDef, path: &AttrPath) -> Result<ResolvedPath, ScimError> {
+    let (urn, name) = split_urn(path);
+    let resolved = resource
+        .resolve(urn.as_deref(), &name)
+        .ok_or_else(|| ScimError::invalid_filter(format!("Unknown attribute '{path}' in filter.")))?;
+    let sub_attribute = match &path.sub_attr {
+        None => None,
+        Some(sub) => Some(resolved.def.sub_attribute(sub).ok_or_else(|| {
+            ScimError::invalid_filter(format!(
+                "Attribute '{}' has no sub-attribute '{sub}'.",
+                resolved.def.name
+            ))
+        })?),
+    };
+    Ok(ResolvedPath {
+        extension: resolved.extension,
+        attribute: resolved.def,
+        sub_attribute,
+    })
+}
+
+/// Returns the schema URN and attribute name of a path.
+///
+/// The parser splits `urn:...:2.0:User` at its last colon, so a path naming a whole extension
+/// arrives as URN `urn:...:2.0` and name `User`; callers that accept whole extensions check
+/// for that before resolving.
+fn split_urn(path: &AttrPath) -> (Option<String>, String) {
+    (path.uri.clone(), path.name.clone())
+}
+
+/// Evaluates a filter on a rendered resource document.
+pub fn matches(resource: &'static ResourceTypeDef, document: &Value, filter: &Filter) -> Result<bool, ScimError> {
+    match filter {
+        Filter::Attr(expression) => {
+            let path = match expression {
+                AttrExp::Present(path) | AttrExp::Comparison(path, _, _) => path,
+            };
+            let resolved = resolve_path(resource, path)?;
+            let values = collect_values(document, &resolved);
+            evaluate_expression(resolved.leaf(), &values, expression)
+        }
+        Filter::ValuePath(value_path) => {
+            let resolved = resolve_path(resource, &value_path.attr)?;
+            let elements = collect_elements(document, &resolved);
+            for element in elements {
+                if matches_element(resolved.attribute, element, &value_path.filter)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Filter::Not(inner) => Ok(!matches(resource, document, inner)?),
+        Filter::And(items) => {
+            for item in items {
+                if !matches(resource, document, item)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        Filter::Or(items) => {
+            for item in items {
+                if matches(resource, document, item)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Evaluates a value filter (the part inside `emails[...]`) on one element of a multi-valued
+/// complex attribute, or on the value of a singular complex attribute.
+pub fn matches_element(parent: &AttributeDef, element: &Value, filter: &ValFilter) -> Result<bool, ScimError> {
+    match filter {
+        ValFilter::Attr(expression) => {
+            let path = match expression {
+                AttrExp::Present(path) | AttrExp::Comparison(path, _, _) => path,
+            };
+            let sub = parent.sub_attribute(&path.name).ok_or_else(|| {
+                ScimError::invalid_filter(format!(
+                    "Attribute '{}' has no sub-attribute '{}'.",
+                    parent.name, path.name
+                ))
+            })?;
+            let value = element
+                .as_object()
+                .and_then(|object| object.iter().find(|(key, _)| key.eq_ignore_ascii_case(sub.name)))
+                .map(|(_, value)| value);
+            let values: Vec<&Value> = match value {
+                Some(Value::Array(items)) => items.iter().collect(),
+                Some(value) => vec![value],
+                None => Vec::new(),
+            };
+            evaluate_expression(sub, &values, expression)
+        }
+        ValFilter::Not(inner) => Ok(!matches_element(parent, element, inner)?),
+        ValFilter::And(items) => {
+            for item in items {
+                if !matches_element(parent, element, item)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        ValFilter::Or(items) => {
+            for item in items {
+                if matches_element(parent, element, item)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Returns the attribute's value in the document: top-level, or inside its extension object.
+pub fn attribute_value<'a>(document: &'a Value, resolved: &ResolvedPath) -> Option<&'a Value> {
+    let container = match resolved.extension {
+        None => document,
+        Some(urn) => document.get(urn)?,
+    };
+    container.get(resolved.attribute.name)
+}
+
+/// Returns the elements of a complex attribute (one for a singular one).
+fn collect_elements<'a>(document: &'a Value, resolved: &ResolvedPath) -> Vec<&'a Value> {
+    match attribute_value(document, resolved) {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(value) => vec![value],
+        None => Vec::new(),
+    }
+}
+
+/// Returns the values a comparison looks at, flattening multi-valued attributes.
+pub fn collect_values<'a>(document: &'a Value, resolved: &ResolvedPath) -> Vec<&'a Value> {
+    let elements = collect_elements(document, resolved);
+    let is_complex = resolved.attribute.kind == AttrType::Complex;
+    if !is_complex {
+        return elements
+            .into_iter()
+            .flat_map(|value| match value {
+                Value::Array(items) => items.iter().collect::<Vec<_>>(),
+                other => vec![other],
+            })
+            .collect();
+    }
+    let sub_name = resolved.leaf().name;
+    elements
+        .into_iter()
+        .filter_map(|element| element.get(sub_name))
+        .flat_map(|value| match value {
+            Value::Array(items) => items.iter().collect::<Vec<_>>(),
+            other => vec![other],
+        })
+        .collect()
+}
+
+fn evaluate_expression(def: &AttributeDef, values: &[&Value], expression: &AttrExp) -> Result<bool, ScimError> {
+    match expression {
+        AttrExp::Present(_) => Ok(values.iter().any(|value| is_present(value))),
+        AttrExp::Comparison(path, op, operand) => {
+            check_operator(def, path, op)?;
+            if matches!(operand, CompValue::Null) {
+                // `eq null` asks for an absent attribute, `ne null` for a present one.
+                let present = values.iter().any(|value| is_present(value));
+                return Ok(match op {
+                    CompareOp::Eq => !present,
+                    CompareOp::Ne => present,
+                    _ => false,
+                });
+            }
+            if *op == CompareOp::Ne {
+                let equal = any_compare(def, values, &CompareOp::Eq, operand)?;
+                return Ok(!equal);
+            }
+            any_compare(def, values, op, operand)
+        }
+    }
+}
+
+fn is_present(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::String(text) => !text.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(object) => !object.is_empty(),
+        _ => true,
+    }
+}
+
+/// Rejects ordering and substring operators on booleans and binaries, as RFC 7644 §3.4.2.2
+/// requires.
+fn check_operator(def: &AttributeDef, path: &AttrPath, op: &CompareOp) -> Result<(), ScimError> {
+    let equality_only = matches!(def.kind, AttrType::Boolean | AttrType::Binary | AttrType::Complex);
+    if equality_only && !matches!(op, CompareOp::Eq | CompareOp::Ne) {
+        return Err(ScimError::invalid_filter(format!(
+            "The operator '{op}' cannot be used on '{path}', which is of type {:?}; use eq or ne.",
+            def.kind
+        )));
+    }
+    Ok(())
+}
+
+fn any_compare(def: &AttributeDef, values: &[&Value], op: &CompareOp, operand: &CompValue) -> Result<bool, ScimError> {
+    for value in values {
+        if compare(def, value, op, operand)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Compares one stored value with a filter operand under the attribute's type rules.
+pub fn compare(def: &AttributeDef, value: &Value, op: &CompareOp, operand: &CompValue) -> Result<bool, ScimError> {
+    match def.kind {
+        AttrType::Boolean => {
+            let expected = operand_as_bool(operand)
+                .ok_or_else(|| operand_error(def, "a boolean (true or false)", operand))?;
+            Ok(value.as_bool() == Some(expected))
+        }
+        AttrType::Integer | AttrType::Decimal => {
+            let expected = operand_as_f64(operand).ok_or_else(|| operand_error(def, "a number", operand))?;
+            let Some(actual) = value.as_f64() else { return Ok(false) };
+            Ok(apply_ordering(op, actual.partial_cmp(&expected)))
+        }
+        AttrType::DateTime => {
+            let CompValue::Str(text) = operand else {
+                return Err(operand_error(def, "a dateTime string", operand));
+            };
+            let expected = chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| operand_error(def, "an RFC 3339 dateTime", operand))?;
+            let Some(actual) = value.as_str().and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok()) else {
+                return Ok(false);
+            };
+            if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
+                return Ok(compare_strings(def, value.as_str().unwrap_or_default(), op, text));
+            }
+            Ok(apply_ordering(op, Some(actual.cmp(&expected))))
+        }
+        _ => {
+            let expected = match operand {
+                CompValue::Str(text) => text.clone(),
+                CompValue::Number(number) => number.to_string(),
+                CompValue::True => "true".to_string(),
+                CompValue::False => "false".to_string(),
+                CompValue::Null => return Ok(false),
+            };
+            let Some(actual) = value.as_str() else { return Ok(false) };
+            Ok(compare_strings(def, actual, op, &expected))
+        }
+    }
+}
+
+fn compare_strings(def: &AttributeDef, actual: &str, op: &CompareOp, expected: &str) -> bool {
+    let (actual, expected) = if def.case_exact {
+        (actual.to_string(), expected.to_string())
+    } else {
+        (actual.to_lowercase(), expected.to_lowercase())
+    };
+    match op {
+        CompareOp::Eq => actual == expected,
+        CompareOp::Ne => actual != expected,
+        CompareOp::Co => actual.contains(&expected),
+        CompareOp::Sw => actual.starts_with(&expected),
+        CompareOp::Ew => actual.ends_with(&expected),
+        _ => apply_ordering(op, Some(actual.cmp(&expected))),
+    }
+}
+
+fn apply_ordering(op: &CompareOp, ordering: Option<Ordering>) -> bool {
+    let Some(ordering) = ordering else { return false };
+    match op {
+        CompareOp::Eq => ordering == Ordering::Equal,
+        CompareOp::Ne => ordering != Ordering::Equal,
+        CompareOp::Gt => ordering == Ordering::Greater,
+        CompareOp::Ge => ordering != Ordering::Less,
+        CompareOp::Lt => ordering == Ordering::Less,
+        CompareOp::Le => ordering != Ordering::Greater,
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => false,
+    }
+}
+
+/// Accepts `true`/`false` and, as Entra sends in `roles[primary eq "True"]`, their strings.
+fn operand_as_bool(operand: &CompValue) -> Option<bool> {
+    match operand {
+        CompValue::True => Some(true),
+        CompValue::False => Some(false),
+        CompValue::Str(text) if text.eq_ignore_ascii_case("true") => Some(true),
+        CompValue::Str(text) if text.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+fn operand_as_f64(operand: &CompValue) -> Option<f64> {
+    match operand {
+        CompValue::Number(number) => number.as_f64(),
+        CompValue::Str(text) => text.parse().ok(),
+        _ => None,
+    }
+}
+
+fn operand_error(def: &AttributeDef, expected: &str, operand: &CompValue) -> ScimError {
+    ScimError::invalid_filter(format!(
+        "Attribute '{}' is compared with {operand}, but the value must be {expected}.",
+        def.name
+    ))
+}
+
+/// Returns the operand of a value filter's simple `eq` terms joined by `and`, such as
+/// `type eq "work"`, so an upsert can create the element the filter describes.
+pub fn equality_terms(filter: &ValFilter) -> Option<Vec<(String, Value)>> {
+    match filter {
+        ValFilter::Attr(AttrExp::Comparison(path, CompareOp::Eq, operand)) => {
+            let value = match operand {
+                CompValue::Str(text) => Value::String(text.clone()),
+                CompValue::True => Value::Bool(true),
+                CompValue::False => Value::Bool(false),
+                CompValue::Number(number) => Value::Number(number.clone()),
+                CompValue::Null => return None,
+            };
+            Some(vec![(path.name.clone(), value)])
+        }
+        ValFilter::And(items) => {
+            let mut terms = Vec::new();
+            for item in items {
+                terms.extend(equality_terms(item)?);
+            }
+            Some(terms)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::scim::schema::USER_RESOURCE;
+
+    fn user() -> Value {
+        json!({
+            "id": "1",
+            "userName": "BJensen@example.com",
+            "active": true,
+            "emails": [{"value": "bj@work.example", "type": "work"}, {"value": "b@home.example", "type": "home"}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Sales"},
+            "meta": {"lastModified": "2024-05-01T10:00:00.000Z"}
+        })
+    }
+
+    fn check(filter: &str) -> bool {
+        let filter = parse(filter).unwrap();
+        matches(&USER_RESOURCE, &user(), &filter).unwrap()
+    }
+
+    #[test]
+    fn username_eq_ignores_case() {
+        assert!(check(r#"userName eq "bjensen@EXAMPLE.com""#));
+        assert!(!check(r#"userName eq "other""#));
+    }
+
+    #[test]
+    fn bare_value_quoted() {
+        assert!(check("userName eq BJensen@example.com"));
+    }
+
+    #[test]
+    fn value_path_and_sub_attribute() {
+        assert!(check(r#"emails[type eq "work" and value co "@work"]"#));
+        assert!(!check(r#"emails[type eq "home" and value co "@work"]"#));
+        assert!(check(r#"emails.value sw "bj@""#));
+    }
+
+    #[test]
+    fn extension_and_dates() {
+        assert!(check(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "sales""#));
+        assert!(check(r#"meta.lastModified gt "2024-01-01T00:00:00Z""#));
+        assert!(check(r#"not (active eq false) and userName pr"#));
+    }
+
+    #[test]
+    fn ordering_on_boolean_rejected() {
+        let filter = parse("active gt true").unwrap();
+
+        let error = matches(&USER_RESOURCE, &user(), &filter).unwrap_err();
+
+        assert_eq!(error.scim_type, Some(crate::scim::ScimType::InvalidFilter));
+    }
+}

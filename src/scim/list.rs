@@ -1,0 +1,160 @@
+//! Query parameters of list requests (RFC 7644 §3.4.2) and the ListResponse message.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use scim_v2::filter::{AttrPath, Filter};
+use serde_json::{json, Value};
+
+use super::error::ScimError;
+use super::filter::{collect_values, parse, resolve_path, ResolvedPath};
+use super::schema::{AttrType, ResourceTypeDef, LIST_RESPONSE};
+
+/// Page size when the client sends no `count`.
+pub const DEFAULT_COUNT: i64 = 100;
+/// Largest page Hub returns; advertised as `filter.maxResults`.
+pub const MAX_COUNT: i64 = 1000;
+
+/// Validated list parameters.
+#[derive(Debug, Clone)]
+pub struct ListParams {
+    pub filter: Option<Filter>,
+    /// 1-based index of the first result.
+    pub start_index: i64,
+    pub count: i64,
+    pub sort_by: Option<String>,
+    pub descending: bool,
+    pub attributes: Option<String>,
+    pub excluded_attributes: Option<String>,
+}
+
+/// Parses list parameters from a query string map, whose keys match case-insensitively.
+/// Unknown parameters (such as Entra's `aadOptscim062020`) are ignored.
+pub fn parse_params(query: &HashMap<String, String>) -> Result<ListParams, ScimError> {
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    };
+    let filter = match get("filter") {
+        Some(text) if !text.trim().is_empty() => Some(parse(text)?),
+        _ => None,
+    };
+    // RFC 7644 §3.4.2.4: a startIndex below 1 means 1, and a negative count means 0.
+    let start_index = parse_integer(get("startIndex"), "startIndex")?.unwrap_or(1).max(1);
+    let count = parse_integer(get("count"), "count")?
+        .unwrap_or(DEFAULT_COUNT)
+        .clamp(0, MAX_COUNT);
+    let descending = match get("sortOrder") {
+        None => false,
+        Some(order) if order.eq_ignore_ascii_case("ascending") => false,
+        Some(order) if order.eq_ignore_ascii_case("descending") => true,
+        Some(order) => {
+            return Err(ScimError::invalid_value(format!(
+                "sortOrder {order:?} is invalid; use \"ascending\" or \"descending\"."
+            )))
+        }
+    };
+    Ok(ListParams {
+        filter,
+        start_index,
+        count,
+        sort_by: get("sortBy").filter(|text| !text.is_empty()).map(str::to_string),
+        descending,
+        attributes: get("attributes").map(str::to_string),
+        excluded_attributes: get("excludedAttributes").map(str::to_string),
+    })
+}
+
+fn parse_integer(value: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
+    let Some(value) = value else { return Ok(None) };
+    value
+        .trim()
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer; got {value:?}.")))
+}
+
+/// Builds a ListResponse (RFC 7644 §3.4.2).
+pub fn list_response(total_results: i64, start_index: i64, resources: Vec<Value>) -> Value {
+    json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total_results,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}
+
+/// Sorts rendered resources by `sort_by` (RFC 7644 §3.4.2.3). The sort is stable, and
+/// resources without a value come last.
+pub fn sort(
+    resource: &'static ResourceTypeDef,
+    documents: &mut [Value],
+    sort_by: &str,
+    descending: bool,
+) -> Result<(), ScimError> {
+    let path = parse_sort_path(sort_by)?;
+    let resolved = resolve_path(resource, &path)
+        .map_err(|error| ScimError::invalid_value(format!("sortBy {sort_by:?}: {}", error.detail)))?;
+    let mut keyed: Vec<(Option<Value>, Value)> = documents
+        .iter()
+        .map(|document| (sort_key(document, &resolved), document.clone()))
+        .collect();
+    keyed.sort_by(|(left, _), (right, _)| {
+        let ordering = compare_keys(&resolved, left.as_ref(), right.as_ref());
+        match (left, right) {
+            (Some(_), Some(_)) if descending => ordering.reverse(),
+            _ => ordering,
+        }
+    });
+    for (slot, (_, document)) in documents.iter_mut().zip(keyed) {
+        *slot = document;
+    }
+    Ok(())
+}
+
+fn parse_sort_path(sort_by: &str) -> Result<AttrPath, ScimError> {
+    let filter: Filter = format!("{sort_by} pr")
+        .parse()
+        .map_err(|_| ScimError::invalid_value(format!("sortBy {sort_by:?} is not an attribute path.")))?;
+    match filter {
+        Filter::Attr(scim_v2::filter::AttrExp::Present(path)) => Ok(path),
+        _ => Err(ScimError::invalid_value(format!("sortBy {sort_by:?} is not an attribute path."))),
+    }
+}
+
+/// The value a resource sorts by: for a multi-valued attribute, the primary value or else the
+/// first one.
+fn sort_key(document: &Value, resolved: &ResolvedPath) -> Option<Value> {
+    let values = collect_values(document, resolved);
+    values.first().map(|value| (*value).clone())
+}
+
+fn compare_keys(resolved: &ResolvedPath, left: Option<&Value>, right: Option<&Value>) -> Ordering {
+    match (left, right) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(left), Some(right)) => {
+            let leaf = resolved.leaf();
+            match leaf.kind {
+                AttrType::Integer | AttrType::Decimal => left
+                    .as_f64()
+                    .partial_cmp(&right.as_f64())
+                    .unwrap_or(Ordering::Equal),
+                AttrType::Boolean => left.as_bool().cmp(&right.as_bool()),
+                _ => {
+                    let left = left.as_str().unwrap_or_default();
+                    let right = right.as_str().unwrap_or_default();
+                    if leaf.case_exact {
+                        left.cmp(right)
+                    } else {
+                        left.to_lowercase().cmp(&right.to_lowercase())
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The SCIM User resource of a Hub user: rendering, and splitting a request document into the
+//! profile and the attributes Hub governs itself (`active`, `roles`, the Hub extension).
+
+use serde_json::{json, Map, Value};
+
+use super::schema::{CORE_USER, ENTERPRISE_USER, HUB_USER};
+use crate::clock;
+use crate::domain::user::User;
+
+/// The weak entity tag of a resource version (RFC 7644 §3.14).
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// Renders the full User resource; attribute projection is applied afterwards.
+pub fn render(user: &User, base_url: &str) -> Value {
+    let mut resource = Map::new();
+    let mut schemas = vec![json!(CORE_USER)];
+    if user.profile.contains_key(ENTERPRISE_USER) {
+        schemas.push(json!(ENTERPRISE_USER));
+    }
+    schemas.push(json!(HUB_USER));
+    resource.insert("schemas".into(), Value::Array(schemas));
+    resource.insert("id".into(), json!(user.id));
+
+    for (key, value) in &user.profile {
+        if key != ENTERPRISE_USER {
+            resource.insert(key.clone(), value.clone());
+        }
+    }
+    resource.insert("active".into(), json!(user.lifecycle.is_active()));
+    resource.insert("roles".into(), roles_value(user));
+    if let Some(enterprise) = user.profile.get(ENTERPRISE_USER) {
+        resource.insert(ENTERPRISE_USER.into(), enterprise.clone());
+    }
+    resource.insert(HUB_USER.into(), hub_extension(user));
+    resource.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "User",
+            "created": clock::format(user.created_at),
+            "lastModified": clock::format(user.updated_at),
+            "location": format!("{base_url}/Users/{}", user.id),
+            "version": etag(user.version),
+        }),
+    );
+    Value::Object(resource)
+}
+
+/// The core `roles` attribute carries the platform role, because Entra maps app role
+/// assignments there.
+fn roles_value(user: &User) -> Value {
+    json!([{
+        "value": user.role.as_str(),
+        "display": user.role.as_str(),
+        "primary": true,
+    }])
+}
+
+fn hub_extension(user: &User) -> Value {
+    let mut extension = Map::new();
+    extension.insert("status".into(), json!(user.lifecycle.status.as_str()));
+    extension.insert("platformRole".into(), json!(user.role.as_str()));
+    extension.insert("productAccess".into(), json!(user.products));
+    // Groups do not grant roles or products yet, so the effective values are the user's own.
+    extension.insert("effectiveRole".into(), json!(user.role.as_str()));
+    extension.insert("effectiveProductAccess".into(), json!(user.products));
+    extension.insert(
+        "mfa".into(),
+        json!({"enabled": user.mfa_enabled, "methods": user.mfa_methods}),
+    );
+    if let Some(last_login) = user.last_login_at {
+        extension.insert("lastLogin".into(), json!(clock::format(last_login)));
+    }
+    Value::Object(extension)
+}
+
+/// The document a PATCH works on: the profile plus the writable attributes Hub governs.
+pub fn patch_view(user: &User) -> Map<String, Value> {
+    let mut view = user.profile.clone();
+    view.insert("active".into(), json!(user.lifecycle.is_active()));
+    view.insert("roles".into(), json!([{"value": user.role.as_str(), "primary": true}]));
+    let mut hub = Map::new();
+    hub.insert("platformRole".into(), json!(user.role.as_str()));
+    if !user.products.is_empty() {
+        hub.insert("productAccess".into(), json!(user.products));
+    }
+    view.insert(HUB_USER.into(), Value::Object(hub));
+    view
+}
+
+/// A request document split into the profile and the attributes Hub governs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserInput {
+    pub profile: Map<String, Value>,
+    pub active: Option<bool>,
+    /// `roles` as (value, primary) pairs; `None` when the attribute is absent.
+    pub roles: Option<Vec<(String, bool)>>,
+    /// The Hub extension's `platformRole`.
+    pub platform_role: Option<String>,
+    /// The Hub extension's `productAccess`.
+    pub products: Option<Vec<String>>,
+}
+
+/// Splits a validated document (from a POST or PUT body, or a patched view).
+pub fn split_input(mut document: Map<String, Value>) -> UserInput {
+    let active = document.remove("active").and_then(|value| value.as_bool());
+    let roles = document.remove("roles").map(|value| role_values(&value));
+    // Hub stores no password: people sign in through their identity provider.
+    document.remove("password");
+
+    let mut platform_role = None;
+    let mut products = None;
+    if let Some(Value::Object(mut hub)) = document.remove(HUB_USER) {
+        platform_role = hub.remove("platformRole").and_then(|value| value.as_str().map(str::to_string));
+        products = hub.remove("productAccess").map(|value| string_list(&value));
+    }
+    UserInput {
+        profile: document,
+        active,
+        roles,
+        platform_role,
+        products,
+    }
+}
+
+fn role_values(value: &Value) -> Vec<(String, bool)> {
+    let items = match value {
+        Value::Array(items) => items.as_slice(),
+        other => std::slice::from_ref(other),
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let role = item.get("value").and_then(Value::as_str)?;
+            let primary = item.get("primary").and_then(Value::as_bool).unwrap_or(false);
+            Some((role.to_string(), primary))
+        })
+        .collect()
+}
+
+fn string_list(value: &Value) -> Vec<String> {
+    match value {
+        Value::Array(items) => items.iter().filter_map(|item| item.as_str().map(str::to_string)).collect(),
+        Value::String(text) => vec![text.clone()],
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,119 @@
+//! SCIM bearer tokens: creation, verification and the bootstrap organization.
+//!
+//! A token is stored as its SHA-256 hash. Lookup uses the first 16 hex digits of the hash to
+//! find candidates, then compares full hashes in constant time, so response timing does not
+//! depend on how much of a guessed token is right.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::storage::organizations::{self, Organization};
+use crate::storage::{tokens, Store, StorageResult};
+
+/// Prefix of generated tokens, so they are recognisable in configuration and secret scanners.
+const TOKEN_PREFIX: &str = "hub_scim_";
+
+/// A verified caller: the token's organization and id.
+#[derive(Debug, Clone)]
+pub struct TokenIdentity {
+    pub token_id: String,
+    pub token_name: String,
+    pub organization: Organization,
+}
+
+/// Generates a new random token: 256 bits from the operating system's generator.
+pub fn generate_token() -> String {
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    format!("{TOKEN_PREFIX}{}", hex::encode(secret))
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn lookup_key(hash: &str) -> &str {
+    &hash[..16]
+}
+
+/// Stores a token for the organization and returns its id.
+pub async fn store_token(store: &Store, org_id: &str, name: &str, token: &str) -> StorageResult<String> {
+    let hash = hash_token(token);
+    tokens::insert(store.pool(), org_id, name, lookup_key(&hash), &hash).await
+}
+
+/// Finds the live token matching `token`.
+pub async fn verify(store: &Store, token: &str) -> StorageResult<Option<TokenIdentity>> {
+    let hash = hash_token(token);
+    let candidates = tokens::find_by_lookup(store.pool(), lookup_key(&hash)).await?;
+    let matched = candidates
+        .into_iter()
+        .find(|candidate| bool::from(candidate.secret_hash.as_bytes().ct_eq(hash.as_bytes())));
+    let Some(matched) = matched.filter(|candidate| candidate.revoked_at.is_none()) else {
+        return Ok(None);
+    };
+    let Some(organization) = organizations::find_by_id(store.pool(), &matched.org_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(TokenIdentity {
+        token_id: matched.id,
+        token_name: matched.name,
+        organization,
+    }))
+}
+
+/// Whether a token with this exact value is stored (revoked or not).
+pub async fn exists(store: &Store, token: &str) -> StorageResult<bool> {
+    let hash = hash_token(token);
+    let candidates = tokens::find_by_lookup(store.pool(), lookup_key(&hash)).await?;
+    Ok(candidates
+        .iter()
+        .any(|candidate| bool::from(candidate.secret_hash.as_bytes().ct_eq(hash.as_bytes()))))
+}
+
+/// What the bootstrap did on start.
+#[derive(Debug)]
+pub enum Bootstrap {
+    /// The database was empty: the organization was created with a new token, to be shown once.
+    Created { organization: Organization, token: String },
+    /// The database was empty and the token came from the environment.
+    CreatedWithGivenToken { organization: Organization },
+    /// The given token was added to the existing bootstrap organization.
+    AddedGivenToken { organization: Organization },
+    /// Nothing to do.
+    Unchanged,
+}
+
+/// Creates the bootstrap organization and token on first start.
+///
+/// With `given_token` (from `HUB_BOOTSTRAP_SCIM_TOKEN`), that value becomes the token. On later
+/// starts the given token is added to the bootstrap organization when it is not stored yet, so
+/// scripts that always pass the same value keep working.
+pub async fn bootstrap(store: &Store, org_name: &str, given_token: Option<&str>) -> StorageResult<Bootstrap> {
+    if organizations::count(store.pool()).await? == 0 {
+        let mut tx = store.begin_global().await?;
+        let organization = organizations::insert(&mut *tx.tx, org_name).await?;
+        tx.commit().await?;
+        return match given_token {
+            Some(token) => {
+                store_token(store, &organization.id, "bootstrap", token).await?;
+                Ok(Bootstrap::CreatedWithGivenToken { organization })
+            }
+            None => {
+                let token = generate_token();
+                store_token(store, &organization.id, "bootstrap", &token).await?;
+                Ok(Bootstrap::Created { organization, token })
+            }
+        };
+    }
+    let Some(token) = given_token else { return Ok(Bootstrap::Unchanged) };
+    if exists(store, token).await? {
+        return Ok(Bootstrap::Unchanged);
+    }
+    let Some(organization) = organizations::find_by_name(store.pool(), org_name).await? else {
+        return Ok(Bootstrap::Unchanged);
+    };
+    store_token(store, &organization.id, "bootstrap (environment)", token).await?;
+    Ok(Bootstrap::AddedGivenToken { organization })
+}

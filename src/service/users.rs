@@ -1,0 +1,467 @@
+//! SCIM User operations (RFC 7644 §3.3 to §3.6) under Hub's rules.
+//!
+//! Each write runs in one transaction of the organization: read the current user, build the
+//! new state, check uniqueness and the owner rules against what the transaction sees, write the
+//! user and its audit entries, commit.
+
+use scim_v2::filter::{AttrExp, CompValue, CompareOp, Filter};
+use serde_json::{json, Map, Value};
+
+use super::{ServiceError, ServiceResult};
+use crate::clock;
+use crate::domain::audit::{AuditRecord, ChangeContext};
+use crate::domain::rules::{check_owner_change, OwnerSeat};
+use crate::domain::user::{role_from_values, validate_products, validate_timezone, Lifecycle, Role, Status, User};
+use crate::domain::DomainError;
+use crate::scim::document::{check_required, drop_empty_extensions, parse_body};
+use crate::scim::list::{sort, ListParams};
+use crate::scim::schema::USER_RESOURCE;
+use crate::scim::user::{etag, patch_view, render, split_input, UserInput};
+use crate::scim::{filter, patch, ScimError};
+use crate::storage::organizations::Organization;
+use crate::storage::{audit, users, Store, StorageError, WriteTx};
+
+/// Reads a user that has not been removed.
+pub async fn get(store: &Store, org_id: &str, id: &str) -> ServiceResult<User> {
+    match users::get(store.pool(), org_id, id).await? {
+        Some(user) if user.removed_at.is_none() => Ok(user),
+        _ => Err(not_found(id)),
+    }
+}
+
+fn not_found(id: &str) -> ServiceError {
+    ScimError::not_found(format!("User {id:?} not found.")).into()
+}
+
+/// Creates a user from a POST body. New users are Invited until they register.
+pub async fn create(store: &Store, org: &Organization, context: &ChangeContext, body: &Value) -> ServiceResult<User> {
+    let mut document = parse_body(&USER_RESOURCE, body)?;
+    drop_empty_extensions(&USER_RESOURCE, &mut document);
+    check_required(&USER_RESOURCE, &document)?;
+    let input = split_input(document);
+
+    let now = clock::now();
+    let mut user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: org.id.clone(),
+        lifecycle: Lifecycle::new(Status::Invited),
+        role: Role::Member,
+        products: Vec::new(),
+        profile: Map::new(),
+        mfa_enabled: false,
+        mfa_methods: Vec::new(),
+        last_login_at: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        removed_at: None,
+    };
+    apply_input(&mut user, input, org, RoleSource::Body)?;
+
+    let mut tx = store.begin_write(&org.id).await?;
+    check_unique(&mut tx, &user).await?;
+    check_owner_rules(&mut tx, None, &user).await?;
+    users::insert(&mut *tx.tx, &user).await?;
+    record(&mut tx, context, "user.created", None, Some(&user)).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, org_id = %org.id, "user created");
+    Ok(user)
+}
+
+/// Replaces a user from a PUT body (RFC 7644 §3.5.1).
+///
+/// Core attributes that the body omits are cleared. The role and product access are kept when
+/// the body carries neither `roles` nor the Hub extension, because provisioning clients that
+/// replace whole users (Okta) send only the attributes they manage.
+pub async fn replace(
+    store: &Store,
+    org: &Organization,
+    context: &ChangeContext,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+) -> ServiceResult<User> {
+    let mut document = parse_body(&USER_RESOURCE, body)?;
+    drop_empty_extensions(&USER_RESOURCE, &mut document);
+    check_required(&USER_RESOURCE, &document)?;
+    let input = split_input(document);
+
+    let mut tx = store.begin_write(&org.id).await?;
+    let before = load_for_write(&mut tx, &org.id, id, if_match).await?;
+    let mut user = before.clone();
+    apply_input(&mut user, input, org, RoleSource::Body)?;
+    save_change(tx, context, &before, user).await
+}
+
+/// Applies a PATCH request (RFC 7644 §3.5.2).
+pub async fn patch(
+    store: &Store,
+    org: &Organization,
+    context: &ChangeContext,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+) -> ServiceResult<User> {
+    let operations = patch::parse_request(body)?;
+
+    let mut tx = store.begin_write(&org.id).await?;
+    let before = load_for_write(&mut tx, &org.id, id, if_match).await?;
+    let view = patch_view(&before);
+    let patched = patch::apply(&USER_RESOURCE, &view, &operations)?;
+    let previous = split_input(view);
+    let input = split_input(patched);
+
+    let mut user = before.clone();
+    apply_input(&mut user, input, org, RoleSource::Patch(previous))?;
+    save_change(tx, context, &before, user).await
+}
+
+/// Deletes a user (RFC 7644 §3.6): Hub deactivates and removes it in one step, keeping the id
+/// as a tombstone and freeing the userName. Both steps are audited.
+pub async fn delete(
+    store: &Store,
+    org: &Organization,
+    context: &ChangeContext,
+    id: &str,
+    if_match: Option<&str>,
+) -> ServiceResult<()> {
+    let mut tx = store.begin_write(&org.id).await?;
+    let before = load_for_write(&mut tx, &org.id, id, if_match).await?;
+    check_owner_rules(&mut tx, Some(&before), &removed_copy(&before)).await?;
+
+    let now = clock::now();
+    let mut user = before.clone();
+    if user.lifecycle.status != Status::Deactivated {
+        user.lifecycle = user.lifecycle.deactivate();
+        user.version += 1;
+        user.updated_at = now;
+        record(&mut tx, context, "user.deactivated", Some(&before), Some(&user)).await?;
+    }
+    let deactivated = user.clone();
+    user.remove(now);
+    user.version += 1;
+    user.updated_at = now;
+    users::update(&mut *tx.tx, &user).await?;
+    record(&mut tx, context, "user.removed", Some(&deactivated), Some(&user)).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %id, org_id = %org.id, "user deleted");
+    Ok(())
+}
+
+fn removed_copy(user: &User) -> User {
+    let mut removed = user.clone();
+    removed.remove(clock::now());
+    removed
+}
+
+/// Loads the user inside the transaction and checks `If-Match`.
+async fn load_for_write(tx: &mut WriteTx, org_id: &str, id: &str, if_match: Option<&str>) -> ServiceResult<User> {
+    let user = match users::get(&mut *tx.tx, org_id, id).await? {
+        Some(user) if user.removed_at.is_none() => user,
+        _ => return Err(not_found(id)),
+    };
+    check_if_match(if_match, user.version)?;
+    Ok(user)
+}
+
+/// Checks an `If-Match` header against the current version (RFC 7644 §3.14). Entity tags are
+/// compared weakly, because Hub's tags are weak.
+pub fn check_if_match(if_match: Option<&str>, version: i64) -> Result<(), ScimError> {
+    let Some(header) = if_match else { return Ok(()) };
+    if etag_list_matches(header, version) {
+        return Ok(());
+    }
+    Err(ScimError::precondition_failed(format!(
+        "If-Match {header:?} does not match the current version {}; read the resource again and retry.",
+        etag(version)
+    )))
+}
+
+/// Whether a comma-separated list of entity tags (or `*`) matches the version.
+pub fn etag_list_matches(header: &str, version: i64) -> bool {
+    let current = version.to_string();
+    header.split(',').map(str::trim).any(|tag| {
+        if tag == "*" {
+            return true;
+        }
+        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+        tag.trim_matches('"') == current
+    })
+}
+
+/// Writes a changed user with its audit entry, unless nothing changed.
+async fn save_change(mut tx: WriteTx, context: &ChangeContext, before: &User, mut user: User) -> ServiceResult<User> {
+    if same_state(before, &user) {
+        return Ok(before.clone());
+    }
+    check_unique(&mut tx, &user).await?;
+    check_owner_rules(&mut tx, Some(before), &user).await?;
+    user.version = before.version + 1;
+    user.updated_at = clock::now();
+    users::update(&mut *tx.tx, &user).await?;
+
+    let action = match (before.lifecycle.status, user.lifecycle.status) {
+        (previous, Status::Deactivated) if previous != Status::Deactivated => "user.deactivated",
+        (Status::Deactivated, current) if current != Status::Deactivated => "user.reactivated",
+        _ => "user.updated",
+    };
+    record(&mut tx, context, action, Some(before), Some(&user)).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, org_id = %user.org_id, action, "user changed");
+    Ok(user)
+}
+
+fn same_state(before: &User, after: &User) -> bool {
+    before.profile == after.profile
+        && before.lifecycle == after.lifecycle
+        && before.role == after.role
+        && before.products == after.products
+}
+
+/// Where the role in a request comes from.
+enum RoleSource {
+    /// A POST or PUT body: absent attributes keep the current role.
+    Body,
+    /// A patched view, compared with the view before the PATCH to see which attribute the
+    /// client changed.
+    Patch(UserInput),
+}
+
+/// Applies a split request document to a user: profile, status, role and product access.
+fn apply_input(user: &mut User, input: UserInput, org: &Organization, source: RoleSource) -> ServiceResult<()> {
+    if let Some(timezone) = input.profile.get("timezone").and_then(Value::as_str) {
+        validate_timezone(timezone)?;
+    }
+    if let Some(active) = input.active {
+        user.lifecycle = user.lifecycle.with_active_flag(active);
+    }
+    if let Some(role) = resolve_role(&input, &source)? {
+        user.role = role;
+    }
+    let products = match &source {
+        RoleSource::Body => input.products.clone(),
+        RoleSource::Patch(previous) => (input.products != previous.products).then(|| input.products.clone().unwrap_or_default()),
+    };
+    if let Some(products) = products {
+        user.products = validate_products(&products, &org.products)?;
+    }
+    user.profile = input.profile;
+    Ok(())
+}
+
+/// Decides the new role from `roles` and the Hub extension's `platformRole`, rejecting a
+/// request that sets them to different roles.
+fn resolve_role(input: &UserInput, source: &RoleSource) -> Result<Option<Role>, DomainError> {
+    let (roles_given, extension_given) = match source {
+        RoleSource::Body => (input.roles.is_some(), input.platform_role.is_some()),
+        RoleSource::Patch(previous) => (input.roles != previous.roles, input.platform_role != previous.platform_role),
+    };
+    let from_roles = if roles_given {
+        Some(role_from_values(input.roles.as_deref().unwrap_or_default())?.unwrap_or(Role::Member))
+    } else {
+        None
+    };
+    let from_extension = if extension_given {
+        match &input.platform_role {
+            Some(name) => Some(Role::parse_or_reject(name)?),
+            None => Some(Role::Member),
+        }
+    } else {
+        None
+    };
+    match (from_roles, from_extension) {
+        (Some(left), Some(right)) if left != right => Err(DomainError::InvalidValue(format!(
+            "'roles' sets the platform role to {left} but the Hub extension's 'platformRole' sets it to {right}; send one of them, or the same role in both."
+        ))),
+        (Some(role), _) | (None, Some(role)) => Ok(Some(role)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Checks userName and externalId uniqueness inside the transaction, for a message that names
+/// the value. The unique indexes remain the final guard.
+async fn check_unique(tx: &mut WriteTx, user: &User) -> ServiceResult<()> {
+    if let Some(user_name) = user.user_name() {
+        if let Some(holder) = users::find_by_user_name(&mut *tx.tx, &user.org_id, user_name).await? {
+            if holder.id != user.id {
+                return Err(ScimError::uniqueness(format!(
+                    "userName {user_name:?} is already taken by another user (userName comparison ignores case)."
+                ))
+                .into());
+            }
+        }
+    }
+    if let Some(external_id) = user.external_id() {
+        if let Some(holder) = users::find_by_external_id(&mut *tx.tx, &user.org_id, external_id).await? {
+            if holder.id != user.id {
+                return Err(ScimError::uniqueness(format!(
+                    "externalId {external_id:?} is already used by another user."
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the owner limit and the last-Owner rule for a change of one user.
+async fn check_owner_rules(tx: &mut WriteTx, before: Option<&User>, after: &User) -> ServiceResult<()> {
+    let was_owner = before.is_some_and(User::holds_owner_seat);
+    let is_owner = after.holds_owner_seat();
+    if was_owner == is_owner {
+        return Ok(());
+    }
+    let seats_before = users::owner_seats(&mut *tx.tx, &after.org_id).await?;
+    let mut seats_after: Vec<OwnerSeat> = seats_before
+        .iter()
+        .filter(|seat| seat.user_id != after.id)
+        .cloned()
+        .collect();
+    if is_owner {
+        seats_after.push(OwnerSeat {
+            user_id: after.id.clone(),
+            user_name: after.user_name().unwrap_or_default().to_string(),
+        });
+    }
+    check_owner_change(&seats_before, &seats_after)?;
+    Ok(())
+}
+
+/// Appends an audit entry with before and after snapshots.
+async fn record(
+    tx: &mut WriteTx,
+    context: &ChangeContext,
+    action: &'static str,
+    before: Option<&User>,
+    after: Option<&User>,
+) -> Result<(), StorageError> {
+    let target = after.or(before).map(|user| (user.org_id.clone(), user.id.clone()));
+    let Some((org_id, target_id)) = target else { return Ok(()) };
+    let entry = AuditRecord {
+        action,
+        target_type: "user",
+        target_id,
+        before: before.map(audit_snapshot),
+        after: after.map(audit_snapshot),
+    };
+    audit::insert(&mut *tx.tx, &org_id, context, &entry).await
+}
+
+/// The audited state of a user. Hub stores no secrets on users, so the whole profile is safe.
+fn audit_snapshot(user: &User) -> Value {
+    json!({
+        "status": user.lifecycle.status.as_str(),
+        "role": user.role.as_str(),
+        "products": user.products,
+        "profile": user.profile,
+        "removed": user.removed_at.is_some(),
+    })
+}
+
+/// A page of users with the total number of matches.
+pub struct UserPage {
+    pub total: i64,
+    pub users: Vec<Value>,
+}
+
+/// Lists users for a query (RFC 7644 §3.4.2), returning rendered resources before projection.
+///
+/// The lookups providers make (no filter, or `eq` on userName, externalId or id) are answered
+/// with indexed queries. Any other filter or a sort is evaluated in memory over the
+/// organization's users.
+pub async fn list(store: &Store, org_id: &str, params: &ListParams, base_url: &str) -> ServiceResult<UserPage> {
+    let offset = params.start_index - 1;
+    if params.sort_by.is_none() {
+        if let Some(page) = list_indexed(store, org_id, params, base_url, offset).await? {
+            return Ok(page);
+        }
+    }
+
+    let all = users::list_all(store.pool(), org_id).await?;
+    let mut matched = Vec::new();
+    for user in &all {
+        let rendered = render(user, base_url);
+        let keep = match &params.filter {
+            Some(filter) => filter::matches(&USER_RESOURCE, &rendered, filter)?,
+            None => true,
+        };
+        if keep {
+            matched.push(rendered);
+        }
+    }
+    if let Some(sort_by) = &params.sort_by {
+        sort(&USER_RESOURCE, &mut matched, sort_by, params.descending)?;
+    }
+    let total = matched.len() as i64;
+    let page = matched
+        .into_iter()
+        .skip(offset.max(0) as usize)
+        .take(params.count.max(0) as usize)
+        .collect();
+    Ok(UserPage { total, users: page })
+}
+
+/// Answers the list from indexes when the filter allows it; `None` when it does not.
+async fn list_indexed(
+    store: &Store,
+    org_id: &str,
+    params: &ListParams,
+    base_url: &str,
+    offset: i64,
+) -> ServiceResult<Option<UserPage>> {
+    let Some(filter) = &params.filter else {
+        let total = users::count(store.pool(), org_id).await?;
+        let page = if params.count == 0 {
+            Vec::new()
+        } else {
+            users::list_page(store.pool(), org_id, offset, params.count).await?
+        };
+        let users = page.iter().map(|user| render(user, base_url)).collect();
+        return Ok(Some(UserPage { total, users }));
+    };
+    let Some((attribute, value)) = indexed_equality(filter) else { return Ok(None) };
+    let found = match attribute {
+        IndexedAttribute::UserName => users::find_by_user_name(store.pool(), org_id, &value).await?,
+        IndexedAttribute::ExternalId => users::find_by_external_id(store.pool(), org_id, &value).await?,
+        IndexedAttribute::Id => users::get(store.pool(), org_id, &value).await?,
+    };
+    let found: Vec<User> = found.into_iter().filter(|user| user.removed_at.is_none()).collect();
+    let total = found.len() as i64;
+    let users = found
+        .iter()
+        .skip(offset.max(0) as usize)
+        .take(params.count.max(0) as usize)
+        .map(|user| render(user, base_url))
+        .collect();
+    Ok(Some(UserPage { total, users }))
+}
+
+enum IndexedAttribute {
+    UserName,
+    ExternalId,
+    Id,
+}
+
+/// Recognises `userName eq "x"`, `externalId eq "x"` and `id eq "x"`.
+fn indexed_equality(filter: &Filter) -> Option<(IndexedAttribute, String)> {
+    let Filter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(value))) = filter else {
+        return None;
+    };
+    let core_uri = path
+        .uri
+        .as_deref()
+        .is_none_or(|uri| uri.eq_ignore_ascii_case(crate::scim::schema::CORE_USER));
+    if path.sub_attr.is_some() || !core_uri {
+        return None;
+    }
+    let attribute = if path.name.eq_ignore_ascii_case("userName") {
+        IndexedAttribute::UserName
+    } else if path.name.eq_ignore_ascii_case("externalId") {
+        IndexedAttribute::ExternalId
+    } else if path.name.eq_ignore_ascii_case("id") {
+        IndexedAttribute::Id
+    } else {
+        return None;
+    };
+    Some((attribute, value.clone()))
+}

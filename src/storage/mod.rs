@@ -1,0 +1,209 @@
+//! Storage on SQLite or PostgreSQL through sqlx's `Any` driver.
+//!
+//! Queries are written once in SQL that both databases accept (`$1` placeholders, TEXT for
+//! JSON and timestamps, BIGINT for integers), and each backend has its own migrations folder
+//! with the same version numbers.
+//!
+//! Writes go through [`WriteTx`], which serializes the writes of one organization: on
+//! PostgreSQL by locking the organization's row, on SQLite additionally by an in-process
+//! mutex, because SQLite has a single writer and a mutex queues writers without the busy-wait
+//! of SQLite's own lock.
+
+pub mod audit;
+pub mod organizations;
+pub mod tokens;
+pub mod users;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A storage failure. Unique-constraint violations are told apart so callers can answer 409.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("unique constraint {constraint} violated")]
+    UniqueViolation { constraint: String },
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(database_error) = &error {
+            if database_error.is_unique_violation() {
+                // PostgreSQL names the index; SQLite names the columns in the message.
+                let constraint = database_error
+                    .constraint()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| database_error.message().to_string());
+                return StorageError::UniqueViolation { constraint };
+            }
+        }
+        StorageError::Database(error)
+    }
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// The database connection pool and what the backend needs for serialized writes.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// Present on SQLite only: held for the whole of each write transaction.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// SQLite settings applied to every connection. `synchronous = FULL` syncs the WAL on every
+/// commit, so an acknowledged write survives a power loss, not only a process crash.
+const SQLITE_CONNECTION_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;";
+
+impl Store {
+    /// Connects to `url` (`sqlite://...` or `postgres://...`), creating a SQLite file when
+    /// missing, and runs the backend's migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            anyhow::bail!("unsupported database URL scheme in {:?}; use sqlite:// or postgres://", redact_url(url));
+        };
+
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{separator}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("invalid database URL {:?}", redact_url(&url)))?;
+        let mut pool_options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            pool_options = pool_options.after_connect(|connection, _| {
+                Box::pin(async move {
+                    connection.execute(SQLITE_CONNECTION_PRAGMAS).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot connect to the database at {:?}", redact_url(&url)))?;
+
+        if backend == Backend::Sqlite {
+            // WAL lets readers proceed while one writer commits; the mode is stored in the file.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .context("cannot switch SQLite to WAL mode")?;
+        }
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.run(&pool).await.context("database migration failed")?;
+
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Store {
+            pool,
+            backend,
+            write_gate,
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Begins a write transaction of one organization, waiting for the organization's other
+    /// writes to finish.
+    pub async fn begin_write(&self, org_id: &str) -> StorageResult<WriteTx> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let mut tx = self.pool.begin().await?;
+        let locked = sqlx::query("UPDATE organizations SET write_sequence = write_sequence + 1 WHERE id = $1")
+            .bind(org_id)
+            .execute(&mut *tx)
+            .await?;
+        if locked.rows_affected() != 1 {
+            return Err(StorageError::Corrupt(format!("organization {org_id} does not exist")));
+        }
+        Ok(WriteTx { tx, _gate: gate })
+    }
+
+    /// Begins a transaction that is not tied to one organization (creating organizations).
+    pub async fn begin_global(&self) -> StorageResult<WriteTx> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _gate: gate })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A write transaction. Dropping it without [`WriteTx::commit`] rolls it back.
+pub struct WriteTx {
+    pub tx: Transaction<'static, Any>,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> StorageResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Hides the password of a database URL for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Parses a JSON column, naming the column when the stored text is invalid.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> StorageResult<T> {
+    serde_json::from_str(text).map_err(|error| StorageError::Corrupt(format!("column {column}: {error}")))
+}
+
+pub(crate) fn parse_time(text: &str, column: &str) -> StorageResult<chrono::DateTime<chrono::Utc>> {
+    crate::clock::parse(text).ok_or_else(|| StorageError::Corrupt(format!("column {column}: invalid time {text:?}")))
+}

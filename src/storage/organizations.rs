@@ -1,0 +1,75 @@
+//! Organizations: the tenants.
+
+use sqlx::{Any, Executor, Row};
+
+use super::{parse_json, StorageResult};
+use crate::clock;
+
+/// An organization and the settings Hub's rules read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    /// Email domains of the organization's identity provider tenant; empty means any domain.
+    pub verified_domains: Vec<String>,
+    /// Product keys that users of the organization can be granted.
+    pub products: Vec<String>,
+}
+
+const COLUMNS: &str = "id, name, verified_domains, products";
+
+fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<Organization> {
+    let verified_domains: String = row.try_get("verified_domains")?;
+    let products: String = row.try_get("products")?;
+    Ok(Organization {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        verified_domains: parse_json(&verified_domains, "organizations.verified_domains")?,
+        products: parse_json(&products, "organizations.products")?,
+    })
+}
+
+pub async fn insert<'e, E: Executor<'e, Database = Any>>(executor: E, name: &str) -> StorageResult<Organization> {
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query("INSERT INTO organizations (id, name, name_key, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(clock::format(clock::now()))
+        .execute(executor)
+        .await?;
+    Ok(Organization {
+        id,
+        name: name.to_string(),
+        verified_domains: Vec::new(),
+        products: default_products(),
+    })
+}
+
+/// The products of a new organization; must match the column default in the migrations.
+pub fn default_products() -> Vec<String> {
+    vec!["billing".to_string(), "desk".to_string(), "projects".to_string()]
+}
+
+pub async fn find_by_name<'e, E: Executor<'e, Database = Any>>(executor: E, name: &str) -> StorageResult<Option<Organization>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM organizations WHERE name_key = $1"))
+        .bind(name.to_lowercase())
+        .fetch_optional(executor)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn find_by_id<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str) -> StorageResult<Option<Organization>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM organizations WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(executor)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn count<'e, E: Executor<'e, Database = Any>>(executor: E) -> StorageResult<i64> {
+    let row = sqlx::query("SELECT COUNT(*) AS total FROM organizations")
+        .fetch_one(executor)
+        .await?;
+    Ok(row.try_get("total")?)
+}

@@ -1,0 +1,81 @@
+//! SCIM bearer tokens, stored only as SHA-256 hashes.
+
+use sqlx::{Any, Executor, Row};
+
+use super::StorageResult;
+use crate::clock;
+
+/// A stored token: its hash, never the token itself.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub secret_hash: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<StoredToken> {
+    Ok(StoredToken {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        secret_hash: row.try_get("secret_hash")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+pub async fn insert<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    name: &str,
+    lookup: &str,
+    secret_hash: &str,
+) -> StorageResult<String> {
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO scim_tokens (id, org_id, name, lookup, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(org_id)
+    .bind(name)
+    .bind(lookup)
+    .bind(secret_hash)
+    .bind(clock::format(clock::now()))
+    .execute(executor)
+    .await?;
+    Ok(id)
+}
+
+/// Returns the tokens, revoked ones included, whose hash starts with `lookup`.
+pub async fn find_by_lookup<'e, E: Executor<'e, Database = Any>>(executor: E, lookup: &str) -> StorageResult<Vec<StoredToken>> {
+    let rows = sqlx::query(
+        "SELECT id, org_id, name, secret_hash, created_at, revoked_at FROM scim_tokens WHERE lookup = $1",
+    )
+    .bind(lookup)
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Vec<StoredToken>> {
+    let rows = sqlx::query(
+        "SELECT id, org_id, name, secret_hash, created_at, revoked_at FROM scim_tokens WHERE org_id = $1 ORDER BY created_at, id",
+    )
+    .bind(org_id)
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Revokes a token by id; returns whether a live token was revoked.
+pub async fn revoke<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str) -> StorageResult<bool> {
+    let result = sqlx::query("UPDATE scim_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(clock::format(clock::now()))
+        .bind(id)
+        .execute(executor)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}

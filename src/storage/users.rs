@@ -1,0 +1,212 @@
+//! Users. The SCIM profile is one JSON column; userName, externalId and displayName are copied
+//! into their own columns for the unique indexes and the lookups providers make.
+
+use serde_json::{Map, Value};
+use sqlx::{Any, Executor, Row};
+
+use super::{parse_json, parse_time, StorageError, StorageResult};
+use crate::clock;
+use crate::domain::rules::OwnerSeat;
+use crate::domain::user::{Lifecycle, Role, Status, User};
+
+const COLUMNS: &str = "id, org_id, status, previous_status, role, products, profile, mfa_enabled, mfa_methods, \
+                       last_login_at, version, created_at, updated_at, removed_at";
+
+/// The index key of a userName: userName is unique regardless of case (RFC 7643 caseExact false).
+pub fn user_name_key(user_name: &str) -> String {
+    user_name.to_lowercase()
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<User> {
+    let status: String = row.try_get("status")?;
+    let previous_status: Option<String> = row.try_get("previous_status")?;
+    let role: String = row.try_get("role")?;
+    let products: String = row.try_get("products")?;
+    let profile: String = row.try_get("profile")?;
+    let mfa_enabled: i64 = row.try_get("mfa_enabled")?;
+    let mfa_methods: String = row.try_get("mfa_methods")?;
+    let last_login_at: Option<String> = row.try_get("last_login_at")?;
+    let created_at: String = row.try_get("created_at")?;
+    let updated_at: String = row.try_get("updated_at")?;
+    let removed_at: Option<String> = row.try_get("removed_at")?;
+
+    let status = Status::parse(&status).ok_or_else(|| StorageError::Corrupt(format!("users.status {status:?}")))?;
+    let previous_status = previous_status.as_deref().and_then(Status::parse);
+    let role = Role::parse(&role).ok_or_else(|| StorageError::Corrupt(format!("users.role {role:?}")))?;
+    Ok(User {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        lifecycle: Lifecycle { status, previous_status },
+        role,
+        products: parse_json(&products, "users.products")?,
+        profile: parse_json::<Map<String, Value>>(&profile, "users.profile")?,
+        mfa_enabled: mfa_enabled != 0,
+        mfa_methods: parse_json(&mfa_methods, "users.mfa_methods")?,
+        last_login_at: last_login_at.as_deref().map(|text| parse_time(text, "users.last_login_at")).transpose()?,
+        version: row.try_get("version")?,
+        created_at: parse_time(&created_at, "users.created_at")?,
+        updated_at: parse_time(&updated_at, "users.updated_at")?,
+        removed_at: removed_at.as_deref().map(|text| parse_time(text, "users.removed_at")).transpose()?,
+    })
+}
+
+fn to_json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
+}
+
+pub async fn insert<'e, E: Executor<'e, Database = Any>>(executor: E, user: &User) -> StorageResult<()> {
+    sqlx::query(
+        "INSERT INTO users (id, org_id, user_name, user_name_key, external_id, display_name, status, previous_status, \
+         role, products, profile, mfa_enabled, mfa_methods, last_login_at, version, created_at, updated_at, removed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(&user.id)
+    .bind(&user.org_id)
+    .bind(user.user_name().map(str::to_string))
+    .bind(user.user_name().map(user_name_key))
+    .bind(user.external_id().map(str::to_string))
+    .bind(user.display_name().map(str::to_string))
+    .bind(user.lifecycle.status.as_str())
+    .bind(user.lifecycle.previous_status.map(|status| status.as_str()))
+    .bind(user.role.as_str())
+    .bind(to_json_text(&user.products))
+    .bind(to_json_text(&user.profile))
+    .bind(i64::from(user.mfa_enabled))
+    .bind(to_json_text(&user.mfa_methods))
+    .bind(user.last_login_at.map(clock::format))
+    .bind(user.version)
+    .bind(clock::format(user.created_at))
+    .bind(clock::format(user.updated_at))
+    .bind(user.removed_at.map(clock::format))
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Writes every column of an existing user.
+pub async fn update<'e, E: Executor<'e, Database = Any>>(executor: E, user: &User) -> StorageResult<()> {
+    let result = sqlx::query(
+        "UPDATE users SET user_name = $1, user_name_key = $2, external_id = $3, display_name = $4, status = $5, \
+         previous_status = $6, role = $7, products = $8, profile = $9, mfa_enabled = $10, mfa_methods = $11, \
+         last_login_at = $12, version = $13, updated_at = $14, removed_at = $15 WHERE id = $16 AND org_id = $17",
+    )
+    .bind(user.user_name().map(str::to_string))
+    .bind(user.user_name().map(user_name_key))
+    .bind(user.external_id().map(str::to_string))
+    .bind(user.display_name().map(str::to_string))
+    .bind(user.lifecycle.status.as_str())
+    .bind(user.lifecycle.previous_status.map(|status| status.as_str()))
+    .bind(user.role.as_str())
+    .bind(to_json_text(&user.products))
+    .bind(to_json_text(&user.profile))
+    .bind(i64::from(user.mfa_enabled))
+    .bind(to_json_text(&user.mfa_methods))
+    .bind(user.last_login_at.map(clock::format))
+    .bind(user.version)
+    .bind(clock::format(user.updated_at))
+    .bind(user.removed_at.map(clock::format))
+    .bind(&user.id)
+    .bind(&user.org_id)
+    .execute(executor)
+    .await?;
+    if result.rows_affected() != 1 {
+        return Err(StorageError::Corrupt(format!("user {} vanished during an update", user.id)));
+    }
+    Ok(())
+}
+
+/// Returns a user of the organization by id, removed users included.
+pub async fn get<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str, id: &str) -> StorageResult<Option<User>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1 AND org_id = $2"))
+        .bind(id)
+        .bind(org_id)
+        .fetch_optional(executor)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Finds the user holding a userName, ignoring case.
+pub async fn find_by_user_name<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    user_name: &str,
+) -> StorageResult<Option<User>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE org_id = $1 AND user_name_key = $2"))
+        .bind(org_id)
+        .bind(user_name_key(user_name))
+        .fetch_optional(executor)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Finds the user holding an externalId (case-sensitive, as RFC 7643 declares it).
+pub async fn find_by_external_id<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    external_id: &str,
+) -> StorageResult<Option<User>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE org_id = $1 AND external_id = $2"))
+        .bind(org_id)
+        .bind(external_id)
+        .fetch_optional(executor)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Returns the users that take an Owner seat: Owners that are neither Deactivated nor removed.
+pub async fn owner_seats<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Vec<OwnerSeat>> {
+    let rows = sqlx::query(
+        "SELECT id, user_name FROM users WHERE org_id = $1 AND role = 'Owner' AND status <> 'Deactivated' \
+         AND removed_at IS NULL ORDER BY seq",
+    )
+    .bind(org_id)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let user_name: Option<String> = row.try_get("user_name")?;
+            Ok(OwnerSeat {
+                user_id: row.try_get("id")?,
+                user_name: user_name.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Counts the users that are not removed.
+pub async fn count<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<i64> {
+    let row = sqlx::query("SELECT COUNT(*) AS total FROM users WHERE org_id = $1 AND removed_at IS NULL")
+        .bind(org_id)
+        .fetch_one(executor)
+        .await?;
+    Ok(row.try_get("total")?)
+}
+
+/// Returns a page of users that are not removed, in creation order.
+pub async fn list_page<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    offset: i64,
+    limit: i64,
+) -> StorageResult<Vec<User>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM users WHERE org_id = $1 AND removed_at IS NULL ORDER BY seq LIMIT $2 OFFSET $3"
+    ))
+    .bind(org_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Returns every user that is not removed, in creation order, for filters evaluated in memory.
+pub async fn list_all<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Vec<User>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM users WHERE org_id = $1 AND removed_at IS NULL ORDER BY seq"
+    ))
+    .bind(org_id)
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(from_row).collect()
+}

@@ -1,0 +1,227 @@
+//! Test harness: `spawn_app` starts a server for one test and returns a client for it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{json, Value};
+
+use hub::config::ServeConfig;
+use hub::startup::Application;
+use hub::storage::Store;
+
+pub const BOOTSTRAP_TOKEN: &str = "test-bootstrap-token-0123456789abcdef";
+pub const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const HUB_USER: &str = "urn:hub:params:scim:schemas:extension:hub:2.0:User";
+pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    /// SCIM base URL, such as http://127.0.0.1:PORT/scim/v2.
+    pub scim_url: String,
+    pub token: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub backend: Backend,
+    pub database_url: String,
+    _data_dir: tempfile::TempDir,
+}
+
+/// The PostgreSQL server for tests, from `HUB_TEST_POSTGRES_URL`. Without it the PostgreSQL
+/// tests are skipped, except under CI (`CI=true`), where a missing server is a failure.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("HUB_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            let in_ci = std::env::var("CI").is_ok_and(|value| value == "true" || value == "1");
+            assert!(
+                !in_ci,
+                "CI=true but HUB_TEST_POSTGRES_URL is not set: the PostgreSQL suites must run in CI"
+            );
+            eprintln!("skipping PostgreSQL test: set HUB_TEST_POSTGRES_URL=postgres://USER:PASSWORD@HOST:PORT/postgres to run it");
+            None
+        }
+    }
+}
+
+/// Creates a fresh PostgreSQL database and returns its URL.
+pub async fn create_postgres_database(admin_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("hub_test_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("cannot connect to HUB_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await
+        .expect("cannot create a test database");
+    connection.close().await.ok();
+    let (base, _) = admin_url.rsplit_once('/').expect("HUB_TEST_POSTGRES_URL has no database path");
+    format!("{base}/{name}")
+}
+
+/// Starts a server for one test; `None` when the backend is not available here.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let data_dir = tempfile::tempdir().expect("cannot create a temp folder");
+    let database_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("hub.db").display()),
+        Backend::Postgres => create_postgres_database(&postgres_admin_url()?).await,
+    };
+    Some(start_server(backend, database_url, data_dir).await)
+}
+
+/// Starts a server on an existing database (for restarts).
+pub async fn start_server(backend: Backend, database_url: String, data_dir: tempfile::TempDir) -> TestApp {
+    let config = ServeConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data_dir.path().to_path_buf(),
+        database_url: Some(database_url.clone()),
+        public_url: None,
+        bootstrap_org: "default".to_string(),
+        bootstrap_token: Some(BOOTSTRAP_TOKEN.to_string()),
+        max_body_bytes: 1_048_576,
+        max_connections: 8,
+    };
+    let application = Application::build(config).await.expect("the server failed to start");
+    let port = application.port();
+    let store = application.store().clone();
+    tokio::spawn(application.run_until_stopped(std::future::pending()));
+    TestApp {
+        scim_url: format!("http://127.0.0.1:{port}/scim/v2"),
+        token: BOOTSTRAP_TOKEN.to_string(),
+        client: reqwest::Client::new(),
+        store,
+        backend,
+        database_url,
+        _data_dir: data_dir,
+    }
+}
+
+impl TestApp {
+    /// A request to `path` (relative to the SCIM base URL) with the bootstrap token.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.scim_url))
+            .bearer_auth(&self.token)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.expect("request failed")
+    }
+
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
+        self.request(method, path)
+            .header("Content-Type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::PUT, path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::PATCH, path, body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path).send().await.expect("request failed")
+    }
+
+    /// Creates a user with the given userName and extra attributes; panics unless 201.
+    pub async fn create_user(&self, user_name: &str, extra: Value) -> Value {
+        let mut body = json!({"schemas": [CORE_USER], "userName": user_name});
+        if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+            body.extend(extra);
+        }
+        let response = self.post("/Users", &body).await;
+        let status = response.status().as_u16();
+        let created: Value = response.json().await.expect("body is not JSON");
+        assert_eq!(status, 201, "creating {user_name} failed: {created}");
+        created
+    }
+
+    /// Creates a user holding a platform role.
+    pub async fn create_user_with_role(&self, user_name: &str, role: &str) -> Value {
+        self.create_user(user_name, json!({HUB_USER: {"platformRole": role}})).await
+    }
+
+    /// Creates another organization with its own token.
+    pub async fn create_organization(&self, name: &str) -> String {
+        let organization = hub::storage::organizations::insert(self.store.pool(), name)
+            .await
+            .expect("cannot create an organization");
+        let token = format!("token-of-{name}-{}", uuid::Uuid::new_v4().simple());
+        hub::service::tokens::store_token(&self.store, &organization.id, "test", &token)
+            .await
+            .expect("cannot store a token");
+        token
+    }
+}
+
+/// A PatchOp body with the given operations.
+pub fn patch_body(operations: Value) -> Value {
+    json!({"schemas": [PATCH_OP], "Operations": operations})
+}
+
+/// Reads a response as status and JSON body (Null when empty).
+pub async fn status_and_json(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("cannot read the body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text}"))
+    };
+    (status, body)
+}
+
+/// Asserts a SCIM error body with the status and scimType.
+pub fn assert_scim_error(status: u16, body: &Value, expected_status: u16, expected_type: Option<&str>) {
+    assert_eq!(status, expected_status, "unexpected status; body: {body}");
+    assert_eq!(body["schemas"], json!([ERROR]), "not a SCIM error body: {body}");
+    assert_eq!(body["status"], json!(expected_status.to_string()), "status must be a string: {body}");
+    assert_eq!(body["scimType"].as_str(), expected_type, "unexpected scimType: {body}");
+    assert!(body["detail"].as_str().is_some_and(|detail| !detail.is_empty()), "missing detail: {body}");
+}
+
+/// Defines a test for each backend from one `async fn(TestApp)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await.unwrap();
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await else { return };
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,10 @@
+//! Integration tests: each test starts the real server on a loopback port with a fresh
+//! database (a SQLite file, or a new PostgreSQL database) and talks to it over HTTP.
+//!
+//! All modules build into this one test binary, so add new files here rather than as new
+//! top-level files under `tests/`.
+
+mod helpers;
+
+mod discovery;
+mod users_crud;
