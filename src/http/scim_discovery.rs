@@ -29,17 +29,19 @@ pub async fn resource_type(
         .ok_or_else(|| ScimError::not_found(format!("Resource type {name:?} not found; Hub serves User.")).into())
 }
 
-pub async fn schemas(State(state): State<AppState>, headers: HeaderMap, _caller: ScimCaller) -> ScimResponse {
-    ScimResponse::ok(discovery::schemas(&state.scim_base_url(&headers)))
+pub async fn schemas(State(state): State<AppState>, headers: HeaderMap, caller: ScimCaller) -> ScimResponse {
+    let products = &caller.0.organization.products;
+    ScimResponse::ok(discovery::schemas(&state.scim_base_url(&headers), products))
 }
 
 pub async fn schema(
     State(state): State<AppState>,
     headers: HeaderMap,
-    _caller: ScimCaller,
+    caller: ScimCaller,
     Path(id): Path<String>,
 ) -> Result<ScimResponse, ApiError> {
-    discovery::schema(&state.scim_base_url(&headers), &id)
+    let products = &caller.0.organization.products;
+    discovery::schema(&state.scim_base_url(&headers), &id, products)
         .map(ScimResponse::ok)
         .ok_or_else(|| ScimError::not_found(format!("Schema {id:?} not found; GET /Schemas lists the schemas Hub serves.")).into())
 }

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::list::{list_response, MAX_COUNT};
-use super::schema::{all_resource_types, all_schemas, SERVICE_PROVIDER_CONFIG};
+use super::schema::{all_resource_types, all_schemas, HUB_USER, SERVICE_PROVIDER_CONFIG};
 
 /// Describes what this server supports; every flag matches what the code does.
 pub fn service_provider_config(base_url: &str, max_payload_bytes: usize) -> Value {
@@ -46,15 +46,35 @@ pub fn resource_type(base_url: &str, name: &str) -> Option<Value> {
         .map(|resource| resource.to_json(base_url))
 }
 
-pub fn schemas(base_url: &str) -> Value {
-    let resources: Vec<Value> = all_schemas().into_iter().map(|schema| schema.to_json(base_url)).collect();
+/// Lists the schemas, with the organization's product keys as the canonical values of
+/// `productAccess`.
+pub fn schemas(base_url: &str, products: &[String]) -> Value {
+    let resources: Vec<Value> = all_schemas()
+        .into_iter()
+        .map(|schema| with_products(schema.to_json(base_url), products))
+        .collect();
     let total = resources.len() as i64;
     list_response(total, 1, resources)
 }
 
-pub fn schema(base_url: &str, id: &str) -> Option<Value> {
+pub fn schema(base_url: &str, id: &str, products: &[String]) -> Option<Value> {
     all_schemas()
         .into_iter()
         .find(|schema| schema.id.eq_ignore_ascii_case(id))
-        .map(|schema| schema.to_json(base_url))
+        .map(|schema| with_products(schema.to_json(base_url), products))
+}
+
+fn with_products(mut schema: Value, products: &[String]) -> Value {
+    if schema["id"] != json!(HUB_USER) {
+        return schema;
+    }
+    if let Some(attributes) = schema["attributes"].as_array_mut() {
+        for attribute in attributes {
+            let name = attribute["name"].as_str().unwrap_or_default();
+            if name == "productAccess" || name == "effectiveProductAccess" {
+                attribute["canonicalValues"] = json!(products);
+            }
+        }
+    }
+    schema
 }

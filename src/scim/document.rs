@@ -75,6 +75,10 @@ fn parse_extension_object(
         Value::Null => Ok(()),
         Value::Object(attributes) => {
             for (name, attribute_value) in attributes {
+                // Some clients repeat the extension's `schemas` inside it.
+                if name.eq_ignore_ascii_case("schemas") {
+                    continue;
+                }
                 let label = format!("{urn}:{name}");
                 set_attribute(resource, Some(urn), name, &label, attribute_value, document)?;
             }

@@ -210,6 +210,9 @@ fn apply_to_extension(
         return Err(ScimError::invalid_value(format!("The value for the extension '{urn}' must be a JSON object.")));
     };
     for (name, value) in values {
+        if name.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
         let sub_operation = Operation {
             kind: operation.kind,
             path: Some(format!("{urn}:{name}")),

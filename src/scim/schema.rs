@@ -101,8 +101,9 @@ pub struct AttributeDef {
     pub mutability: Mutability,
     pub returned: Returned,
     pub uniqueness: Uniqueness,
-    /// Values the attribute is restricted to. Empty means any value.
-    pub canonical_values: &'static [&'static str],
+    /// Suggested values (RFC 7643 §7); a closed set when `canonical_only` is set. Empty means
+    /// any value.
+    pub canonical_values: Vec<&'static str>,
     /// Whether a value outside `canonical_values` is rejected. RFC 7643 leaves the `type`
     /// sub-attributes open ("work", "home" are suggestions), while Hub roles are closed.
     pub canonical_only: bool,
@@ -122,7 +123,7 @@ impl AttributeDef {
             mutability: Mutability::ReadWrite,
             returned: Returned::Default,
             uniqueness: Uniqueness::None,
-            canonical_values: &[],
+            canonical_values: Vec::new(),
             canonical_only: false,
             reference_types: &[],
             sub_attributes: Vec::new(),
@@ -160,13 +161,13 @@ impl AttributeDef {
         self
     }
 
-    fn canonical(mut self, values: &'static [&'static str]) -> Self {
-        self.canonical_values = values;
+    fn canonical(mut self, values: &[&'static str]) -> Self {
+        self.canonical_values = values.to_vec();
         self
     }
 
-    fn canonical_only(mut self, values: &'static [&'static str]) -> Self {
-        self.canonical_values = values;
+    fn canonical_only(mut self, values: &[&'static str]) -> Self {
+        self.canonical_values = values.to_vec();
         self.canonical_only = true;
         self
     }
@@ -315,6 +316,11 @@ pub const PLATFORM_ROLES: &[&str] = &["Owner", "Admin", "Member", "Viewer"];
 pub const USER_STATUSES: &[&str] = &["Invited", "Active", "Suspended", "Deactivated"];
 pub const MFA_METHODS: &[&str] = &["totp", "sms", "email"];
 
+/// Every time zone name of the IANA database that chrono-tz ships.
+fn iana_time_zones() -> Vec<&'static str> {
+    chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name()).collect()
+}
+
 fn string(name: &'static str, description: &'static str) -> AttributeDef {
     AttributeDef::new(name, AttrType::String, description)
 }
@@ -375,12 +381,15 @@ fn core_user_schema() -> SchemaDef {
             .canonical(&["direct", "indirect"])
             .mutability(Mutability::ReadOnly),
     ];
+    let mut role_sub_attributes = plural_sub_attributes(&[], AttrType::String);
+    role_sub_attributes[0] = string("value", "A Hub platform role: Owner, Admin, Member or Viewer.")
+        .canonical_only(PLATFORM_ROLES);
     let roles = complex(
         "roles",
         "The user's Hub platform role (Owner, Admin, Member or Viewer); the primary value counts.",
     )
     .multi()
-    .sub(plural_sub_attributes(&[], AttrType::String));
+    .sub(role_sub_attributes);
 
     SchemaDef {
         id: CORE_USER,
@@ -398,7 +407,8 @@ fn core_user_schema() -> SchemaDef {
             string("userType", "The relationship between the organization and the user."),
             string("preferredLanguage", "The user's preferred written or spoken language."),
             string("locale", "The user's default location for localization."),
-            string("timezone", "The user's time zone as an IANA name, such as \"Europe/Paris\"."),
+            string("timezone", "The user's time zone as an IANA name, such as \"Europe/Paris\".")
+                .canonical(&iana_time_zones()),
             boolean("active", "Whether the user may sign in. false deactivates the user in Hub."),
             string("password", "Accepted and discarded: Hub users sign in through their identity provider.")
                 .mutability(Mutability::WriteOnly)

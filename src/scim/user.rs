@@ -1,5 +1,9 @@
 //! The SCIM User resource of a Hub user: rendering, and splitting a request document into the
-//! profile and the attributes Hub governs itself (`active`, `roles`, the Hub extension).
+//! profile and the attributes Hub governs itself (`active`, the Hub extension).
+//!
+//! The core `roles` attribute carries the platform role, because Entra maps app role
+//! assignments there. It is kept in the profile as sent (with its `display` and `type`), and
+//! rewritten when the role changes through the Hub extension.
 
 use serde_json::{json, Map, Value};
 
@@ -29,7 +33,6 @@ pub fn render(user: &User, base_url: &str) -> Value {
         }
     }
     resource.insert("active".into(), json!(user.lifecycle.is_active()));
-    resource.insert("roles".into(), roles_value(user));
     if let Some(enterprise) = user.profile.get(ENTERPRISE_USER) {
         resource.insert(ENTERPRISE_USER.into(), enterprise.clone());
     }
@@ -45,16 +48,6 @@ pub fn render(user: &User, base_url: &str) -> Value {
         }),
     );
     Value::Object(resource)
-}
-
-/// The core `roles` attribute carries the platform role, because Entra maps app role
-/// assignments there.
-fn roles_value(user: &User) -> Value {
-    json!([{
-        "value": user.role.as_str(),
-        "display": user.role.as_str(),
-        "primary": true,
-    }])
 }
 
 fn hub_extension(user: &User) -> Value {
@@ -79,7 +72,6 @@ fn hub_extension(user: &User) -> Value {
 pub fn patch_view(user: &User) -> Map<String, Value> {
     let mut view = user.profile.clone();
     view.insert("active".into(), json!(user.lifecycle.is_active()));
-    view.insert("roles".into(), json!([{"value": user.role.as_str(), "primary": true}]));
     let mut hub = Map::new();
     hub.insert("platformRole".into(), json!(user.role.as_str()));
     if !user.products.is_empty() {
@@ -105,7 +97,8 @@ pub struct UserInput {
 /// Splits a validated document (from a POST or PUT body, or a patched view).
 pub fn split_input(mut document: Map<String, Value>) -> UserInput {
     let active = document.remove("active").and_then(|value| value.as_bool());
-    let roles = document.remove("roles").map(|value| role_values(&value));
+    // `roles` stays in the profile as the client sent it; its values set the platform role.
+    let roles = document.get("roles").map(role_values);
     // Hub stores no password: people sign in through their identity provider.
     document.remove("password");
 

@@ -228,15 +228,12 @@ enum RoleSource {
 }
 
 /// Applies a split request document to a user: profile, status, role and product access.
-fn apply_input(user: &mut User, input: UserInput, org: &Organization, source: RoleSource) -> ServiceResult<()> {
+fn apply_input(user: &mut User, mut input: UserInput, org: &Organization, source: RoleSource) -> ServiceResult<()> {
     if let Some(timezone) = input.profile.get("timezone").and_then(Value::as_str) {
         validate_timezone(timezone)?;
     }
     if let Some(active) = input.active {
         user.lifecycle = user.lifecycle.with_active_flag(active);
-    }
-    if let Some(role) = resolve_role(&input, &source)? {
-        user.role = role;
     }
     let products = match &source {
         RoleSource::Body => input.products.clone(),
@@ -245,37 +242,59 @@ fn apply_input(user: &mut User, input: UserInput, org: &Organization, source: Ro
     if let Some(products) = products {
         user.products = validate_products(&products, &org.products)?;
     }
+
+    match resolve_role(&input, &source)? {
+        RoleChange::FromRoles(role) => user.role = role,
+        RoleChange::FromExtension(role) => {
+            user.role = role;
+            if role != Role::Member || input.profile.contains_key("roles") {
+                input.profile.insert("roles".into(), json!([{"value": role.as_str(), "primary": true}]));
+            }
+        }
+        RoleChange::Unchanged => {
+            // A PUT that carries no role keeps the role, and with it the `roles` that show it.
+            if let Some(roles) = user.profile.get("roles") {
+                input.profile.entry("roles").or_insert_with(|| roles.clone());
+            }
+        }
+    }
     user.profile = input.profile;
     Ok(())
 }
 
-/// Decides the new role from `roles` and the Hub extension's `platformRole`, rejecting a
-/// request that sets them to different roles.
-fn resolve_role(input: &UserInput, source: &RoleSource) -> Result<Option<Role>, DomainError> {
+/// How a request changes the platform role.
+enum RoleChange {
+    FromRoles(Role),
+    FromExtension(Role),
+    Unchanged,
+}
+
+/// Decides the new role from `roles` and the Hub extension's `platformRole`.
+///
+/// When a request changes both to different roles, `roles` wins: it is what the identity
+/// provider's app role assignment sets, and the response shows the role that took effect.
+fn resolve_role(input: &UserInput, source: &RoleSource) -> Result<RoleChange, DomainError> {
     let (roles_given, extension_given) = match source {
         RoleSource::Body => (input.roles.is_some(), input.platform_role.is_some()),
         RoleSource::Patch(previous) => (input.roles != previous.roles, input.platform_role != previous.platform_role),
     };
-    let from_roles = if roles_given {
-        Some(role_from_values(input.roles.as_deref().unwrap_or_default())?.unwrap_or(Role::Member))
-    } else {
-        None
-    };
-    let from_extension = if extension_given {
-        match &input.platform_role {
-            Some(name) => Some(Role::parse_or_reject(name)?),
-            None => Some(Role::Member),
+    if roles_given {
+        let role = role_from_values(input.roles.as_deref().unwrap_or_default())?.unwrap_or(Role::Member);
+        if let Some(extension_role) = input.platform_role.as_deref().filter(|_| extension_given) {
+            if Role::parse(extension_role) != Some(role) {
+                tracing::info!(roles = %role, platform_role = %extension_role, "roles and platformRole disagree; roles wins");
+            }
         }
-    } else {
-        None
-    };
-    match (from_roles, from_extension) {
-        (Some(left), Some(right)) if left != right => Err(DomainError::InvalidValue(format!(
-            "'roles' sets the platform role to {left} but the Hub extension's 'platformRole' sets it to {right}; send one of them, or the same role in both."
-        ))),
-        (Some(role), _) | (None, Some(role)) => Ok(Some(role)),
-        (None, None) => Ok(None),
+        return Ok(RoleChange::FromRoles(role));
     }
+    if extension_given {
+        let role = match &input.platform_role {
+            Some(name) => Role::parse_or_reject(name)?,
+            None => Role::Member,
+        };
+        return Ok(RoleChange::FromExtension(role));
+    }
+    Ok(RoleChange::Unchanged)
 }
 
 /// Checks userName and externalId uniqueness inside the transaction, for a message that names
