@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod group;
 pub mod rules;
 pub mod user;
 

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod request_id;
 pub mod response;
 pub mod scim_discovery;
+pub mod scim_groups;
 pub mod scim_users;
 
 use std::sync::Arc;
@@ -78,6 +79,15 @@ pub fn router(state: AppState) -> Router {
                 .patch(scim_users::users_patch)
                 .delete(scim_users::users_delete),
         )
+        .route("/Groups", get(scim_groups::groups_list).post(scim_groups::groups_create))
+        .route("/Groups/.search", post(scim_groups::groups_search))
+        .route(
+            "/Groups/{id}",
+            get(scim_groups::groups_get)
+                .put(scim_groups::groups_replace)
+                .patch(scim_groups::groups_patch)
+                .delete(scim_groups::groups_delete),
+        )
         .route("/.search", post(scim_users::root_search))
         .route("/ServiceProviderConfig", get(scim_discovery::service_provider_config))
         .route("/ResourceTypes", get(scim_discovery::resource_types))
@@ -104,7 +114,7 @@ async fn health() -> &'static str {
 
 async fn scim_not_found(uri: axum::http::Uri) -> ApiError {
     ScimError::not_found(format!(
-        "No SCIM endpoint at {}; Hub serves /Users, /ServiceProviderConfig, /ResourceTypes and /Schemas under {SCIM_BASE_PATH}.",
+        "No SCIM endpoint at {}; Hub serves /Users, /Groups, /ServiceProviderConfig, /ResourceTypes and /Schemas under {SCIM_BASE_PATH}.",
         uri.path()
     ))
     .into()

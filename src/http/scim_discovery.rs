@@ -26,7 +26,7 @@ pub async fn resource_type(
 ) -> Result<ScimResponse, ApiError> {
     discovery::resource_type(&state.scim_base_url(&headers), &name)
         .map(ScimResponse::ok)
-        .ok_or_else(|| ScimError::not_found(format!("Resource type {name:?} not found; Hub serves User.")).into())
+        .ok_or_else(|| ScimError::not_found(format!("Resource type {name:?} not found; Hub serves User and Group.")).into())
 }
 
 pub async fn schemas(State(state): State<AppState>, headers: HeaderMap, caller: ScimCaller) -> ScimResponse {

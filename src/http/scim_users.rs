@@ -13,15 +13,16 @@ use super::request_id::RequestId;
 use super::response::ScimResponse;
 use super::AppState;
 use crate::domain::audit::{Actor, ChangeContext};
-use crate::domain::user::User;
-use crate::scim::list::{list_response, parse_params};
+use crate::scim::list::{list_response, parse_params, ListParams};
 use crate::scim::projection::Projection;
-use crate::scim::schema::USER_RESOURCE;
-use crate::scim::user::{etag, render};
-use crate::scim::ScimError;
-use crate::service::users;
+use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
+use crate::scim::user::etag;
+use crate::scim::{ScimError, ScimType};
+use crate::service::groups;
+use crate::service::users::{self, UserRecord};
+use crate::service::ServiceError;
 
-fn change_context(caller: &ScimCaller, request_id: &RequestId) -> ChangeContext {
+pub(crate) fn change_context(caller: &ScimCaller, request_id: &RequestId) -> ChangeContext {
     ChangeContext {
         actor: Actor::ScimToken {
             token_id: caller.0.token_id.clone(),
@@ -39,12 +40,13 @@ fn user_response(
     state: &AppState,
     headers: &HeaderMap,
     query: &QueryParams,
-    user: &User,
+    record: &UserRecord,
     status: StatusCode,
 ) -> Result<ScimResponse, ApiError> {
     let base_url = state.scim_base_url(headers);
     let projection = projection_from(query)?;
-    let body = projection.apply(&USER_RESOURCE, render(user, &base_url));
+    let user = &record.user;
+    let body = projection.apply(&USER_RESOURCE, record.render(&base_url));
     let mut response = ScimResponse::ok(body).with_etag(etag(user.version));
     response.status = status;
     if status == StatusCode::CREATED {
@@ -72,17 +74,17 @@ pub async fn users_get(
     Path(id): Path<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    let user = users::get(&state.store, &caller.0.organization.id, &id).await?;
+    let record = users::get(&state.store, &caller.0.organization.id, &id).await?;
     if let Some(if_none_match) = header_text(&headers, header::IF_NONE_MATCH) {
-        if users::etag_list_matches(if_none_match, user.version) {
+        if users::etag_list_matches(if_none_match, record.user.version) {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
-            if let Ok(value) = etag(user.version).parse() {
+            if let Ok(value) = etag(record.user.version).parse() {
                 response.headers_mut().insert(header::ETAG, value);
             }
             return Ok(response);
         }
     }
-    Ok(user_response(&state, &headers, &query, &user, StatusCode::OK)?.into_response())
+    Ok(user_response(&state, &headers, &query, &record, StatusCode::OK)?.into_response())
 }
 
 /// POST /Users: 201 with the resource, `Location` and `ETag`.
@@ -184,18 +186,59 @@ pub async fn users_search(
     list_users(&state, &headers, &caller, query).await
 }
 
-/// POST /.search at the root. Hub serves one resource type, so the search covers Users.
+/// POST /.search at the root (RFC 7644 §3.4.3): users then groups, each with the projection of
+/// its own schemas, paged together. A filter on an attribute that one resource type lacks
+/// matches no resource of that type.
 pub async fn root_search(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: ScimCaller,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
-    users_search(State(state), headers, caller, ScimJson(body)).await
+    let query = search_request_params(&body)?;
+    let params = parse_params(&query.0)?;
+    let base_url = state.scim_base_url(&headers);
+    let org_id = &caller.0.organization.id;
+    let everything = ListParams {
+        start_index: 1,
+        count: i64::MAX,
+        ..params.clone()
+    };
+
+    let users = match users::list(&state.store, org_id, &everything, &base_url).await {
+        Ok(page) => page.users,
+        Err(error) if is_filter_mismatch(&error) => Vec::new(),
+        Err(error) => return Err(error.into()),
+    };
+    let with_members = super::scim_groups::wants_members(&query);
+    let groups = match groups::list(&state.store, org_id, &everything, &base_url, with_members).await {
+        Ok(page) => page.groups,
+        Err(error) if is_filter_mismatch(&error) => Vec::new(),
+        Err(error) => return Err(error.into()),
+    };
+
+    let user_projection = projection_from(&query)?;
+    let group_projection = super::scim_groups::projection_from(&query)?;
+    let mut resources: Vec<Value> = users
+        .into_iter()
+        .map(|user| user_projection.apply(&USER_RESOURCE, user))
+        .collect();
+    resources.extend(groups.into_iter().map(|group| group_projection.apply(&GROUP_RESOURCE, group)));
+    let total = resources.len() as i64;
+    let page = resources
+        .into_iter()
+        .skip((params.start_index - 1).max(0) as usize)
+        .take(params.count.max(0) as usize)
+        .collect();
+    Ok(ScimResponse::ok(list_response(total, params.start_index, page)))
+}
+
+fn is_filter_mismatch(error: &ServiceError) -> bool {
+    matches!(error, ServiceError::Scim(error) if error.scim_type == Some(ScimType::InvalidFilter))
 }
 
 /// Turns a SearchRequest body into the same parameters as a query string.
-fn search_request_params(body: &Value) -> Result<QueryParams, ApiError> {
+pub(crate) fn search_request_params(body: &Value) -> Result<QueryParams, ApiError> {
     let Value::Object(object) = body else {
         return Err(ScimError::invalid_syntax("The search request must be a JSON object.").into());
     };

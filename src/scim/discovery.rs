@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::list::{list_response, MAX_COUNT};
-use super::schema::{all_resource_types, all_schemas, HUB_USER, SERVICE_PROVIDER_CONFIG};
+use super::schema::{all_resource_types, all_schemas, HUB_GROUP, HUB_USER, SERVICE_PROVIDER_CONFIG};
 
 /// Describes what this server supports; every flag matches what the code does.
 pub fn service_provider_config(base_url: &str, max_payload_bytes: usize) -> Value {
@@ -65,7 +65,7 @@ pub fn schema(base_url: &str, id: &str, products: &[String]) -> Option<Value> {
 }
 
 fn with_products(mut schema: Value, products: &[String]) -> Value {
-    if schema["id"] != json!(HUB_USER) {
+    if schema["id"] != json!(HUB_USER) && schema["id"] != json!(HUB_GROUP) {
         return schema;
     }
     if let Some(attributes) = schema["attributes"].as_array_mut() {

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod document;
 pub mod error;
 pub mod filter;
+pub mod group;
 pub mod list;
 pub mod patch;
 pub mod projection;

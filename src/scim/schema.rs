@@ -11,6 +11,7 @@ pub const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const HUB_USER: &str = "urn:hub:params:scim:schemas:extension:hub:2.0:User";
 pub const CORE_GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub const HUB_GROUP: &str = "urn:hub:params:scim:schemas:extension:hub:2.0:Group";
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
@@ -507,6 +508,48 @@ fn hub_user_schema() -> SchemaDef {
     }
 }
 
+fn core_group_schema() -> SchemaDef {
+    let members = complex("members", "The users in the group. Hub groups contain users only.")
+        .multi()
+        .sub(vec![
+            string("value", "The id of a member User resource.").mutability(Mutability::Immutable),
+            reference("$ref", &["User", "Group"], "The URI of the member resource.")
+                .mutability(Mutability::Immutable),
+            string("display", "Accepted in requests and not stored; Hub shows members by id.")
+                .mutability(Mutability::ReadOnly)
+                .returned(Returned::Never),
+            string("type", "The type of the member resource; Hub accepts User.")
+                .canonical(&["User", "Group"])
+                .mutability(Mutability::Immutable),
+        ]);
+    SchemaDef {
+        id: CORE_GROUP,
+        name: "Group",
+        description: "Group",
+        attributes: vec![
+            string("displayName", "The name of the group, unique in the organization regardless of case.")
+                .required()
+                .unique(),
+            members,
+        ],
+    }
+}
+
+fn hub_group_schema() -> SchemaDef {
+    SchemaDef {
+        id: HUB_GROUP,
+        name: "HubGroup",
+        description: "Access that a Hub group grants its members",
+        attributes: vec![
+            string("platformRole", "The platform role every member gets at least.")
+                .canonical_only(PLATFORM_ROLES),
+            string("productAccess", "Product keys every member gets.")
+                .multi()
+                .case_exact(),
+        ],
+    }
+}
+
 /// Attributes every resource has (RFC 7643 §3.1), outside any schema's attribute list.
 fn common_attributes() -> Vec<AttributeDef> {
     let meta = complex("meta", "Resource metadata.")
@@ -551,6 +594,17 @@ pub static COMMON_ATTRIBUTES: LazyLock<SchemaDef> = LazyLock::new(|| SchemaDef {
     attributes: common_attributes(),
 });
 
+pub static GROUP_SCHEMA: LazyLock<SchemaDef> = LazyLock::new(core_group_schema);
+pub static HUB_GROUP_SCHEMA: LazyLock<SchemaDef> = LazyLock::new(hub_group_schema);
+
+pub static GROUP_RESOURCE: LazyLock<ResourceTypeDef> = LazyLock::new(|| ResourceTypeDef {
+    name: "Group",
+    endpoint: "/Groups",
+    description: "Group",
+    core: &GROUP_SCHEMA,
+    extensions: vec![(&HUB_GROUP_SCHEMA, false)],
+});
+
 pub static USER_RESOURCE: LazyLock<ResourceTypeDef> = LazyLock::new(|| ResourceTypeDef {
     name: "User",
     endpoint: "/Users",
@@ -561,12 +615,12 @@ pub static USER_RESOURCE: LazyLock<ResourceTypeDef> = LazyLock::new(|| ResourceT
 
 /// Every schema served at `/Schemas`.
 pub fn all_schemas() -> Vec<&'static SchemaDef> {
-    vec![&USER_SCHEMA, &ENTERPRISE_USER_SCHEMA, &HUB_USER_SCHEMA]
+    vec![&USER_SCHEMA, &ENTERPRISE_USER_SCHEMA, &HUB_USER_SCHEMA, &GROUP_SCHEMA, &HUB_GROUP_SCHEMA]
 }
 
 /// Every resource type served at `/ResourceTypes`.
 pub fn all_resource_types() -> Vec<&'static ResourceTypeDef> {
-    vec![&USER_RESOURCE]
+    vec![&USER_RESOURCE, &GROUP_RESOURCE]
 }
 
 /// Where an attribute lives in a resource document: at the top level (core and common

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::schema::{CORE_USER, ENTERPRISE_USER, HUB_USER};
 use crate::clock;
+use crate::domain::group::{effective_products, effective_role, Membership};
 use crate::domain::user::User;
 
 /// The weak entity tag of a resource version (RFC 7644 §3.14).
@@ -17,7 +18,7 @@ pub fn etag(version: i64) -> String {
 }
 
 /// Renders the full User resource; attribute projection is applied afterwards.
-pub fn render(user: &User, base_url: &str) -> Value {
+pub fn render(user: &User, memberships: &[Membership], base_url: &str) -> Value {
     let mut resource = Map::new();
     let mut schemas = vec![json!(CORE_USER)];
     if user.profile.contains_key(ENTERPRISE_USER) {
@@ -33,10 +34,13 @@ pub fn render(user: &User, base_url: &str) -> Value {
         }
     }
     resource.insert("active".into(), json!(user.lifecycle.is_active()));
+    if !memberships.is_empty() {
+        resource.insert("groups".into(), groups_value(memberships, base_url));
+    }
     if let Some(enterprise) = user.profile.get(ENTERPRISE_USER) {
         resource.insert(ENTERPRISE_USER.into(), enterprise.clone());
     }
-    resource.insert(HUB_USER.into(), hub_extension(user));
+    resource.insert(HUB_USER.into(), hub_extension(user, memberships));
     resource.insert(
         "meta".into(),
         json!({
@@ -50,14 +54,32 @@ pub fn render(user: &User, base_url: &str) -> Value {
     Value::Object(resource)
 }
 
-fn hub_extension(user: &User) -> Value {
+/// The read-only `groups` attribute: the user's direct memberships.
+fn groups_value(memberships: &[Membership], base_url: &str) -> Value {
+    let groups: Vec<Value> = memberships
+        .iter()
+        .map(|membership| {
+            json!({
+                "value": membership.group_id,
+                "$ref": format!("{base_url}/Groups/{}", membership.group_id),
+                "display": membership.group_display_name,
+                "type": "direct",
+            })
+        })
+        .collect();
+    Value::Array(groups)
+}
+
+fn hub_extension(user: &User, memberships: &[Membership]) -> Value {
     let mut extension = Map::new();
     extension.insert("status".into(), json!(user.lifecycle.status.as_str()));
     extension.insert("platformRole".into(), json!(user.role.as_str()));
     extension.insert("productAccess".into(), json!(user.products));
-    // Groups do not grant roles or products yet, so the effective values are the user's own.
-    extension.insert("effectiveRole".into(), json!(user.role.as_str()));
-    extension.insert("effectiveProductAccess".into(), json!(user.products));
+    extension.insert("effectiveRole".into(), json!(effective_role(user.role, memberships).as_str()));
+    extension.insert(
+        "effectiveProductAccess".into(),
+        json!(effective_products(&user.products, memberships)),
+    );
     extension.insert(
         "mfa".into(),
         json!({"enabled": user.mfa_enabled, "methods": user.mfa_methods}),

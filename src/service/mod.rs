@@ -1,6 +1,7 @@
 //! Use cases: each opens what it needs from storage, applies SCIM and domain rules, writes the
 //! audit log, and commits, so a failed request changes nothing.
 
+pub mod groups;
 pub mod tokens;
 pub mod users;
 

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::{ServiceError, ServiceResult};
 use crate::clock;
 use crate::domain::audit::{AuditRecord, ChangeContext};
+use crate::domain::group::Membership;
 use crate::domain::rules::{check_owner_change, OwnerSeat};
 use crate::domain::user::{role_from_values, validate_products, validate_timezone, Lifecycle, Role, Status, User};
 use crate::domain::DomainError;
@@ -19,14 +20,40 @@ use crate::scim::schema::USER_RESOURCE;
 use crate::scim::user::{etag, patch_view, render, split_input, UserInput};
 use crate::scim::{filter, patch, ScimError};
 use crate::storage::organizations::Organization;
-use crate::storage::{audit, users, Store, StorageError, WriteTx};
+use crate::storage::{audit, groups, users, Store, StorageError, WriteTx};
+
+/// A user with the group memberships that shape its effective access and its `groups`.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub user: User,
+    pub memberships: Vec<Membership>,
+}
+
+impl UserRecord {
+    /// Renders the full SCIM resource.
+    pub fn render(&self, base_url: &str) -> Value {
+        render(&self.user, &self.memberships, base_url)
+    }
+}
 
 /// Reads a user that has not been removed.
-pub async fn get(store: &Store, org_id: &str, id: &str) -> ServiceResult<User> {
+pub async fn get(store: &Store, org_id: &str, id: &str) -> ServiceResult<UserRecord> {
     match users::get(store.pool(), org_id, id).await? {
-        Some(user) if user.removed_at.is_none() => Ok(user),
+        Some(user) if user.removed_at.is_none() => {
+            let memberships = load_memberships(store.pool(), org_id, &user.id).await?;
+            Ok(UserRecord { user, memberships })
+        }
         _ => Err(not_found(id)),
     }
+}
+
+async fn load_memberships<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Vec<Membership>, StorageError> {
+    let mut by_user = groups::memberships_of(executor, org_id, &[user_id.to_string()]).await?;
+    Ok(by_user.remove(user_id).unwrap_or_default())
 }
 
 fn not_found(id: &str) -> ServiceError {
@@ -34,7 +61,7 @@ fn not_found(id: &str) -> ServiceError {
 }
 
 /// Creates a user from a POST body. New users are Invited until they register.
-pub async fn create(store: &Store, org: &Organization, context: &ChangeContext, body: &Value) -> ServiceResult<User> {
+pub async fn create(store: &Store, org: &Organization, context: &ChangeContext, body: &Value) -> ServiceResult<UserRecord> {
     let mut document = parse_body(&USER_RESOURCE, body)?;
     drop_empty_extensions(&USER_RESOURCE, &mut document);
     check_required(&USER_RESOURCE, &document)?;
@@ -60,12 +87,16 @@ pub async fn create(store: &Store, org: &Organization, context: &ChangeContext, 
 
     let mut tx = store.begin_write(&org.id).await?;
     check_unique(&mut tx, &user).await?;
-    check_owner_rules(&mut tx, None, &user).await?;
+    let seats_before = owner_seats_if_affected(&mut tx, None, &user).await?;
     users::insert(&mut *tx.tx, &user).await?;
+    check_owner_seats(&mut tx, &user.org_id, seats_before).await?;
     record(&mut tx, context, "user.created", None, Some(&user)).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, org_id = %org.id, "user created");
-    Ok(user)
+    Ok(UserRecord {
+        user,
+        memberships: Vec::new(),
+    })
 }
 
 /// Replaces a user from a PUT body (RFC 7644 §3.5.1).
@@ -80,7 +111,7 @@ pub async fn replace(
     id: &str,
     body: &Value,
     if_match: Option<&str>,
-) -> ServiceResult<User> {
+) -> ServiceResult<UserRecord> {
     let mut document = parse_body(&USER_RESOURCE, body)?;
     drop_empty_extensions(&USER_RESOURCE, &mut document);
     check_required(&USER_RESOURCE, &document)?;
@@ -101,7 +132,7 @@ pub async fn patch(
     id: &str,
     body: &Value,
     if_match: Option<&str>,
-) -> ServiceResult<User> {
+) -> ServiceResult<UserRecord> {
     let operations = patch::parse_request(body)?;
 
     let mut tx = store.begin_write(&org.id).await?;
@@ -127,7 +158,7 @@ pub async fn delete(
 ) -> ServiceResult<()> {
     let mut tx = store.begin_write(&org.id).await?;
     let before = load_for_write(&mut tx, &org.id, id, if_match).await?;
-    check_owner_rules(&mut tx, Some(&before), &removed_copy(&before)).await?;
+    let seats_before = users::owner_seats(&mut *tx.tx, &org.id).await?;
 
     let now = clock::now();
     let mut user = before.clone();
@@ -142,16 +173,12 @@ pub async fn delete(
     user.version += 1;
     user.updated_at = now;
     users::update(&mut *tx.tx, &user).await?;
+    groups::remove_user_everywhere(&mut *tx.tx, &user.id).await?;
+    check_owner_seats(&mut tx, &org.id, Some(seats_before)).await?;
     record(&mut tx, context, "user.removed", Some(&deactivated), Some(&user)).await?;
     tx.commit().await?;
     tracing::info!(user_id = %id, org_id = %org.id, "user deleted");
     Ok(())
-}
-
-fn removed_copy(user: &User) -> User {
-    let mut removed = user.clone();
-    removed.remove(clock::now());
-    removed
 }
 
 /// Loads the user inside the transaction and checks `If-Match`.
@@ -190,15 +217,20 @@ pub fn etag_list_matches(header: &str, version: i64) -> bool {
 }
 
 /// Writes a changed user with its audit entry, unless nothing changed.
-async fn save_change(mut tx: WriteTx, context: &ChangeContext, before: &User, mut user: User) -> ServiceResult<User> {
+async fn save_change(mut tx: WriteTx, context: &ChangeContext, before: &User, mut user: User) -> ServiceResult<UserRecord> {
     if same_state(before, &user) {
-        return Ok(before.clone());
+        let memberships = load_memberships(&mut *tx.tx, &user.org_id, &user.id).await?;
+        return Ok(UserRecord {
+            user: before.clone(),
+            memberships,
+        });
     }
     check_unique(&mut tx, &user).await?;
-    check_owner_rules(&mut tx, Some(before), &user).await?;
+    let seats_before = owner_seats_if_affected(&mut tx, Some(before), &user).await?;
     user.version = before.version + 1;
     user.updated_at = clock::now();
     users::update(&mut *tx.tx, &user).await?;
+    check_owner_seats(&mut tx, &user.org_id, seats_before).await?;
 
     let action = match (before.lifecycle.status, user.lifecycle.status) {
         (previous, Status::Deactivated) if previous != Status::Deactivated => "user.deactivated",
@@ -206,9 +238,10 @@ async fn save_change(mut tx: WriteTx, context: &ChangeContext, before: &User, mu
         _ => "user.updated",
     };
     record(&mut tx, context, action, Some(before), Some(&user)).await?;
+    let memberships = load_memberships(&mut *tx.tx, &user.org_id, &user.id).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, org_id = %user.org_id, action, "user changed");
-    Ok(user)
+    Ok(UserRecord { user, memberships })
 }
 
 fn same_state(before: &User, after: &User) -> bool {
@@ -323,25 +356,30 @@ async fn check_unique(tx: &mut WriteTx, user: &User) -> ServiceResult<()> {
     Ok(())
 }
 
-/// Checks the owner limit and the last-Owner rule for a change of one user.
-async fn check_owner_rules(tx: &mut WriteTx, before: Option<&User>, after: &User) -> ServiceResult<()> {
-    let was_owner = before.is_some_and(User::holds_owner_seat);
-    let is_owner = after.holds_owner_seat();
-    if was_owner == is_owner {
-        return Ok(());
+/// Reads the Owner seats before a change that can affect them: a change of the user's own
+/// role, status or removal. Group grants are unaffected by a user change, but they count,
+/// because the seats are read from storage.
+async fn owner_seats_if_affected(tx: &mut WriteTx, before: Option<&User>, after: &User) -> ServiceResult<Option<Vec<OwnerSeat>>> {
+    let affects_owners = match before {
+        None => after.role == Role::Owner,
+        Some(before) => {
+            before.role != after.role
+                || before.lifecycle.status != after.lifecycle.status
+                || before.removed_at.is_some() != after.removed_at.is_some()
+        }
+    };
+    if !affects_owners {
+        return Ok(None);
     }
-    let seats_before = users::owner_seats(&mut *tx.tx, &after.org_id).await?;
-    let mut seats_after: Vec<OwnerSeat> = seats_before
-        .iter()
-        .filter(|seat| seat.user_id != after.id)
-        .cloned()
-        .collect();
-    if is_owner {
-        seats_after.push(OwnerSeat {
-            user_id: after.id.clone(),
-            user_name: after.user_name().unwrap_or_default().to_string(),
-        });
-    }
+    Ok(Some(users::owner_seats(&mut *tx.tx, &after.org_id).await?))
+}
+
+/// Checks the owner limit and the last-Owner rule by comparing the Owner seats read before the
+/// change with those the transaction sees after it. Dropping the transaction on error undoes
+/// the change.
+pub(crate) async fn check_owner_seats(tx: &mut WriteTx, org_id: &str, seats_before: Option<Vec<OwnerSeat>>) -> ServiceResult<()> {
+    let Some(seats_before) = seats_before else { return Ok(()) };
+    let seats_after = users::owner_seats(&mut *tx.tx, org_id).await?;
     check_owner_change(&seats_before, &seats_after)?;
     Ok(())
 }
@@ -397,9 +435,11 @@ pub async fn list(store: &Store, org_id: &str, params: &ListParams, base_url: &s
     }
 
     let all = users::list_all(store.pool(), org_id).await?;
+    let mut memberships = memberships_of_users(store, org_id, &all).await?;
     let mut matched = Vec::new();
     for user in &all {
-        let rendered = render(user, base_url);
+        let user_memberships = memberships.remove(&user.id).unwrap_or_default();
+        let rendered = render(user, &user_memberships, base_url);
         let keep = match &params.filter {
             Some(filter) => filter::matches(&USER_RESOURCE, &rendered, filter)?,
             None => true,
@@ -435,7 +475,7 @@ async fn list_indexed(
         } else {
             users::list_page(store.pool(), org_id, offset, params.count).await?
         };
-        let users = page.iter().map(|user| render(user, base_url)).collect();
+        let users = render_all(store, org_id, &page, base_url).await?;
         return Ok(Some(UserPage { total, users }));
     };
     let Some((attribute, value)) = indexed_equality(filter) else { return Ok(None) };
@@ -446,13 +486,38 @@ async fn list_indexed(
     };
     let found: Vec<User> = found.into_iter().filter(|user| user.removed_at.is_none()).collect();
     let total = found.len() as i64;
-    let users = found
-        .iter()
+    let page: Vec<User> = found
+        .into_iter()
         .skip(offset.max(0) as usize)
         .take(params.count.max(0) as usize)
-        .map(|user| render(user, base_url))
         .collect();
+    let users = render_all(store, org_id, &page, base_url).await?;
     Ok(Some(UserPage { total, users }))
+}
+
+async fn memberships_of_users(
+    store: &Store,
+    org_id: &str,
+    users: &[User],
+) -> Result<std::collections::HashMap<String, Vec<Membership>>, StorageError> {
+    let mut all = std::collections::HashMap::new();
+    // Bounded chunks keep each query under the databases' bind-parameter limits.
+    for chunk in users.chunks(500) {
+        let ids: Vec<String> = chunk.iter().map(|user| user.id.clone()).collect();
+        all.extend(groups::memberships_of(store.pool(), org_id, &ids).await?);
+    }
+    Ok(all)
+}
+
+async fn render_all(store: &Store, org_id: &str, users: &[User], base_url: &str) -> Result<Vec<Value>, StorageError> {
+    let mut memberships = memberships_of_users(store, org_id, users).await?;
+    Ok(users
+        .iter()
+        .map(|user| {
+            let user_memberships = memberships.remove(&user.id).unwrap_or_default();
+            render(user, &user_memberships, base_url)
+        })
+        .collect())
 }
 
 enum IndexedAttribute {

@@ -10,6 +10,7 @@
 //! of SQLite's own lock.
 
 pub mod audit;
+pub mod groups;
 pub mod organizations;
 pub mod tokens;
 pub mod users;
@@ -154,7 +155,11 @@ impl Store {
         if locked.rows_affected() != 1 {
             return Err(StorageError::Corrupt(format!("organization {org_id} does not exist")));
         }
-        Ok(WriteTx { tx, _gate: gate })
+        Ok(WriteTx {
+            tx,
+            org_id: org_id.to_string(),
+            _gate: gate,
+        })
     }
 
     /// Begins a transaction that is not tied to one organization (creating organizations).
@@ -164,7 +169,11 @@ impl Store {
             None => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _gate: gate })
+        Ok(WriteTx {
+            tx,
+            org_id: String::new(),
+            _gate: gate,
+        })
     }
 
     pub async fn close(&self) {
@@ -175,6 +184,8 @@ impl Store {
 /// A write transaction. Dropping it without [`WriteTx::commit`] rolls it back.
 pub struct WriteTx {
     pub tx: Transaction<'static, Any>,
+    /// The organization whose writes this transaction serializes; empty for global ones.
+    pub org_id: String,
     _gate: Option<OwnedMutexGuard<()>>,
 }
 

@@ -153,11 +153,13 @@ pub async fn find_by_external_id<'e, E: Executor<'e, Database = Any>>(
     row.as_ref().map(from_row).transpose()
 }
 
-/// Returns the users that take an Owner seat: Owners that are neither Deactivated nor removed.
+/// Returns the users that take an Owner seat: users whose effective role is Owner (their own
+/// role, or a group's grant) and that are neither Deactivated nor removed.
 pub async fn owner_seats<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Vec<OwnerSeat>> {
     let rows = sqlx::query(
-        "SELECT id, user_name FROM users WHERE org_id = $1 AND role = 'Owner' AND status <> 'Deactivated' \
-         AND removed_at IS NULL ORDER BY seq",
+        "SELECT u.id AS id, u.user_name AS user_name FROM users u WHERE u.org_id = $1 AND u.status <> 'Deactivated' \
+         AND u.removed_at IS NULL AND (u.role = 'Owner' OR EXISTS (SELECT 1 FROM group_members m \
+         JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id AND g.grant_role = 'Owner')) ORDER BY u.seq",
     )
     .bind(org_id)
     .fetch_all(executor)
@@ -209,4 +211,26 @@ pub async fn list_all<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: 
     .fetch_all(executor)
     .await?;
     rows.iter().map(from_row).collect()
+}
+
+/// Returns which of `ids` are users of the organization that are not removed.
+pub async fn existing_ids<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    ids: &[String],
+) -> StorageResult<Vec<String>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..ids.len()).map(|index| format!("${}", index + 2)).collect();
+    let sql = format!(
+        "SELECT id FROM users WHERE org_id = $1 AND removed_at IS NULL AND id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(org_id);
+    for id in ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(executor).await?;
+    rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
 }

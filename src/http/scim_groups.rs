@@ -1,0 +1,209 @@
+//! `/Groups` endpoints (RFC 7644 §3.3 to §3.6).
+//!
+//! Members are loaded only when the response shows them, so Entra's lookups with
+//! `excludedAttributes=members` and PATCH requests on large groups read no member rows.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde_json::Value;
+
+use super::auth::ScimCaller;
+use super::error::ApiError;
+use super::extract::{QueryParams, ScimJson};
+use super::request_id::RequestId;
+use super::response::ScimResponse;
+use super::scim_users::{change_context, search_request_params};
+use super::AppState;
+use crate::scim::list::{list_response, parse_params};
+use crate::scim::projection::Projection;
+use crate::scim::schema::GROUP_RESOURCE;
+use crate::scim::user::etag;
+use crate::service::groups::{self, GroupRecord};
+use crate::service::users::etag_list_matches;
+
+fn query_value<'a>(query: &'a QueryParams, name: &str) -> Option<&'a str> {
+    query
+        .0
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
+}
+
+pub(crate) fn projection_from(query: &QueryParams) -> Result<Projection, ApiError> {
+    Ok(Projection::parse(
+        &GROUP_RESOURCE,
+        query_value(query, "attributes"),
+        query_value(query, "excludedAttributes"),
+    )?)
+}
+
+/// Whether the response shows members: not when `excludedAttributes` names them, and not when
+/// `attributes` lists other attributes only.
+pub(crate) fn wants_members(query: &QueryParams) -> bool {
+    let names_members = |list: &str| {
+        list.split(',').any(|item| {
+            let item = item.trim().to_ascii_lowercase();
+            item == "members" || item.starts_with("members.") || item.ends_with(":members")
+        })
+    };
+    if query_value(query, "excludedAttributes").is_some_and(|list| names_members(list)) {
+        return false;
+    }
+    match query_value(query, "attributes") {
+        Some(list) if !list.trim().is_empty() => names_members(list),
+        _ => true,
+    }
+}
+
+fn group_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &QueryParams,
+    record: &GroupRecord,
+    status: StatusCode,
+) -> Result<ScimResponse, ApiError> {
+    let base_url = state.scim_base_url(headers);
+    let projection = projection_from(query)?;
+    let body = projection.apply(&GROUP_RESOURCE, record.render(&base_url));
+    let mut response = ScimResponse::ok(body).with_etag(etag(record.group.version));
+    response.status = status;
+    if status == StatusCode::CREATED {
+        response.location = Some(format!("{base_url}/Groups/{}", record.group.id));
+    }
+    Ok(response)
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// GET /Groups/{id}.
+pub async fn groups_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    let record = groups::get(&state.store, &caller.0.organization.id, &id, wants_members(&query)).await?;
+    if let Some(if_none_match) = header_text(&headers, header::IF_NONE_MATCH) {
+        if etag_list_matches(if_none_match, record.group.version) {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            if let Ok(value) = etag(record.group.version).parse() {
+                response.headers_mut().insert(header::ETAG, value);
+            }
+            return Ok(response);
+        }
+    }
+    Ok(group_response(&state, &headers, &query, &record, StatusCode::OK)?.into_response())
+}
+
+/// POST /Groups: 201 with the group, `Location` and `ETag`.
+pub async fn groups_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    Extension(request_id): Extension<RequestId>,
+    query: QueryParams,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let context = change_context(&caller, &request_id);
+    let input = groups::parse_body(&body)?;
+    let record = groups::create(&state.store, &caller.0.organization, &context, input).await?;
+    group_response(&state, &headers, &query, &record, StatusCode::CREATED)
+}
+
+/// PUT /Groups/{id}.
+pub async fn groups_replace(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    Extension(request_id): Extension<RequestId>,
+    Path(id): Path<String>,
+    query: QueryParams,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let context = change_context(&caller, &request_id);
+    let input = groups::parse_body(&body)?;
+    let if_match = header_text(&headers, header::IF_MATCH);
+    let org_id = caller.0.organization.id.clone();
+    groups::replace(&state.store, &caller.0.organization, &context, &id, input, if_match).await?;
+    let record = groups::get(&state.store, &org_id, &id, wants_members(&query)).await?;
+    group_response(&state, &headers, &query, &record, StatusCode::OK)
+}
+
+/// PATCH /Groups/{id}: 204, as Entra expects, so a change to a large group returns no member
+/// list; with `attributes` or `excludedAttributes` in the query, 200 with that projection.
+pub async fn groups_patch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    Extension(request_id): Extension<RequestId>,
+    Path(id): Path<String>,
+    query: QueryParams,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    let context = change_context(&caller, &request_id);
+    let if_match = header_text(&headers, header::IF_MATCH);
+    let record = groups::patch(&state.store, &caller.0.organization, &context, &id, &body, if_match).await?;
+    let wants_body = query_value(&query, "attributes").is_some() || query_value(&query, "excludedAttributes").is_some();
+    if !wants_body {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        if let Ok(value) = etag(record.group.version).parse() {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+        return Ok(response);
+    }
+    let record = groups::get(&state.store, &caller.0.organization.id, &id, wants_members(&query)).await?;
+    Ok(group_response(&state, &headers, &query, &record, StatusCode::OK)?.into_response())
+}
+
+/// DELETE /Groups/{id}: 204.
+pub async fn groups_delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    Extension(request_id): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let context = change_context(&caller, &request_id);
+    let if_match = header_text(&headers, header::IF_MATCH);
+    groups::delete(&state.store, &caller.0.organization, &context, &id, if_match).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// GET /Groups with filter, sorting, paging and projection.
+pub async fn groups_list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    query: QueryParams,
+) -> Result<ScimResponse, ApiError> {
+    list_groups(&state, &headers, &caller, query).await
+}
+
+async fn list_groups(state: &AppState, headers: &HeaderMap, caller: &ScimCaller, query: QueryParams) -> Result<ScimResponse, ApiError> {
+    let params = parse_params(&query.0)?;
+    let projection = projection_from(&query)?;
+    let base_url = state.scim_base_url(headers);
+    let page = groups::list(&state.store, &caller.0.organization.id, &params, &base_url, wants_members(&query)).await?;
+    let resources = page
+        .groups
+        .into_iter()
+        .map(|group| projection.apply(&GROUP_RESOURCE, group))
+        .collect();
+    Ok(ScimResponse::ok(list_response(page.total, params.start_index, resources)))
+}
+
+/// POST /Groups/.search (RFC 7644 §3.4.3).
+pub async fn groups_search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let query = search_request_params(&body as &Value)?;
+    list_groups(&state, &headers, &caller, query).await
+}

@@ -1,0 +1,481 @@
+//! SCIM Group operations under Hub's rules.
+//!
+//! Members are changed row by row, so a change to a group of any size costs the same. A change
+//! that can move Owner seats (members of an Owner-granting group, or the Owner grant itself)
+//! reads the seats before and after inside the transaction and is undone when it breaks the
+//! owner limit or leaves the organization without an Owner.
+
+use std::collections::HashSet;
+
+use scim_v2::filter::{AttrExp, CompValue, CompareOp, Filter};
+use serde_json::{json, Value};
+
+use super::users::check_owner_seats;
+use super::{ServiceError, ServiceResult};
+use crate::clock;
+use crate::domain::audit::{AuditRecord, ChangeContext};
+use crate::domain::group::Group;
+use crate::domain::user::{validate_products, Role};
+use crate::scim::group::{patch_view, render, split_document, split_patch, GroupInput, MemberChange, MemberView};
+use crate::scim::list::{sort, ListParams};
+use crate::scim::schema::GROUP_RESOURCE;
+use crate::scim::{filter, patch, ScimError};
+use crate::storage::groups::{self as group_store, Member};
+use crate::storage::organizations::Organization;
+use crate::storage::{audit, users, Store, StorageError, WriteTx};
+
+/// Maximum ids checked in one query, below the databases' bind-parameter limits.
+const ID_CHUNK: usize = 500;
+
+/// A group with its members when they were loaded.
+#[derive(Debug, Clone)]
+pub struct GroupRecord {
+    pub group: Group,
+    pub members: Option<Vec<MemberView>>,
+}
+
+impl GroupRecord {
+    pub fn render(&self, base_url: &str) -> Value {
+        render(&self.group, self.members.as_deref(), base_url)
+    }
+}
+
+fn member_views(members: Vec<Member>) -> Vec<MemberView> {
+    members
+        .into_iter()
+        .map(|member| MemberView {
+            user_id: member.user_id,
+            display: member.display,
+        })
+        .collect()
+}
+
+fn not_found(id: &str) -> ServiceError {
+    ScimError::not_found(format!("Group {id:?} not found.")).into()
+}
+
+/// Reads a group, with its members unless `with_members` is false.
+pub async fn get(store: &Store, org_id: &str, id: &str, with_members: bool) -> ServiceResult<GroupRecord> {
+    let Some(group) = group_store::get(store.pool(), org_id, id).await? else {
+        return Err(not_found(id));
+    };
+    let members = if with_members {
+        Some(member_views(group_store::list_members(store.pool(), &group.id).await?))
+    } else {
+        None
+    };
+    Ok(GroupRecord { group, members })
+}
+
+/// Creates a group from a POST body.
+pub async fn create(store: &Store, org: &Organization, context: &ChangeContext, input: GroupInput) -> ServiceResult<GroupRecord> {
+    let now = clock::now();
+    let mut group = Group {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: org.id.clone(),
+        display_name: String::new(),
+        external_id: None,
+        grant_role: None,
+        grant_products: Vec::new(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let members = input.members.clone().unwrap_or_default();
+    apply_input(&mut group, &input, org, true)?;
+
+    let mut tx = store.begin_write(&org.id).await?;
+    check_unique(&mut tx, &group).await?;
+    check_members_exist(&mut tx, &org.id, &members).await?;
+    let seats_before = if group.grant_role == Some(Role::Owner) && !members.is_empty() {
+        Some(users::owner_seats(&mut *tx.tx, &org.id).await?)
+    } else {
+        None
+    };
+    group_store::insert(&mut *tx.tx, &group).await?;
+    for user_id in &members {
+        group_store::add_member(&mut *tx.tx, &org.id, &group.id, user_id).await?;
+    }
+    check_owner_seats(&mut tx, &org.id, seats_before).await?;
+    let after = json!({"group": snapshot(&group), "membersAdded": members});
+    record(&mut tx, context, &group.id, "group.created", None, Some(after)).await?;
+    let loaded = member_views(group_store::list_members(&mut *tx.tx, &group.id).await?);
+    tx.commit().await?;
+    tracing::info!(group_id = %group.id, org_id = %org.id, members = members.len(), "group created");
+    Ok(GroupRecord {
+        group,
+        members: Some(loaded),
+    })
+}
+
+/// Applies displayName, externalId and grants from a body or a patched view.
+///
+/// On create every attribute comes from the input. On PUT and PATCH, grants the input does not
+/// carry stay as they are, because identity providers replace groups without knowing Hub's
+/// grants.
+fn apply_input(group: &mut Group, input: &GroupInput, org: &Organization, creating: bool) -> ServiceResult<()> {
+    group.display_name = input.display_name.clone();
+    group.external_id = input.external_id.clone();
+    if input.has_grants || creating {
+        group.grant_role = match &input.grant_role {
+            Some(name) => Some(Role::parse_or_reject(name)?),
+            None => None,
+        };
+        group.grant_products = validate_products(input.grant_products.as_deref().unwrap_or_default(), &org.products)?;
+    }
+    Ok(())
+}
+
+/// Replaces a group from a PUT body: members the body omits are removed.
+pub async fn replace(
+    store: &Store,
+    org: &Organization,
+    context: &ChangeContext,
+    id: &str,
+    input: GroupInput,
+    if_match: Option<&str>,
+) -> ServiceResult<GroupRecord> {
+    let mut tx = store.begin_write(&org.id).await?;
+    let before = load_for_write(&mut tx, &org.id, id, if_match).await?;
+    let mut group = before.clone();
+    apply_input(&mut group, &input, org, false)?;
+    let changes = vec![MemberChange::Replace(input.members.clone().unwrap_or_default())];
+    save(tx, context, org, &before, group, &changes).await
+}
+
+/// Applies a PATCH request to a group.
+pub async fn patch(
+    store: &Store,
+    org: &Organization,
+    context: &ChangeContext,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+) -> ServiceResult<GroupRecord> {
+    let operations = patch::parse_request(body)?;
+    let split = split_patch(operations)?;
+
+    let mut tx = store.begin_write(&org.id).await?;
+    let before = load_for_write(&mut tx, &org.id, id, if_match).await?;
+    let mut group = before.clone();
+    if !split.attribute_operations.is_empty() {
+        let view = patch_view(&before);
+        let patched = patch::apply(&GROUP_RESOURCE, &view, &split.attribute_operations)?;
+        let input = split_document(patched, None)?;
+        let mut input_with_grants = input;
+        // The view holds the current grants, so a patched view always states them.
+        input_with_grants.has_grants = true;
+        apply_input(&mut group, &input_with_grants, org, false)?;
+    }
+    save(tx, context, org, &before, group, &split.member_changes).await
+}
+
+/// Deletes a group and its memberships.
+pub async fn delete(
+    store: &Store,
+    org: &Organization,
+    context: &ChangeContext,
+    id: &str,
+    if_match: Option<&str>,
+) -> ServiceResult<()> {
+    let mut tx = store.begin_write(&org.id).await?;
+    let before = load_for_write(&mut tx, &org.id, id, if_match).await?;
+    let seats_before = if before.grant_role == Some(Role::Owner) {
+        Some(users::owner_seats(&mut *tx.tx, &org.id).await?)
+    } else {
+        None
+    };
+    let removed = group_store::remove_all_members(&mut *tx.tx, &before.id).await?;
+    group_store::delete(&mut *tx.tx, &org.id, &before.id).await?;
+    check_owner_seats(&mut tx, &org.id, seats_before).await?;
+    let before_snapshot = json!({"group": snapshot(&before), "memberCount": removed});
+    record(&mut tx, context, &before.id, "group.deleted", Some(before_snapshot), None).await?;
+    tx.commit().await?;
+    tracing::info!(group_id = %id, org_id = %org.id, "group deleted");
+    Ok(())
+}
+
+async fn load_for_write(tx: &mut WriteTx, org_id: &str, id: &str, if_match: Option<&str>) -> ServiceResult<Group> {
+    let Some(group) = group_store::get(&mut *tx.tx, org_id, id).await? else {
+        return Err(not_found(id));
+    };
+    super::users::check_if_match(if_match, group.version)?;
+    Ok(group)
+}
+
+/// Writes attribute and member changes with the owner check and one audit entry.
+async fn save(
+    mut tx: WriteTx,
+    context: &ChangeContext,
+    org: &Organization,
+    before: &Group,
+    mut group: Group,
+    changes: &[MemberChange],
+) -> ServiceResult<GroupRecord> {
+    if group != *before {
+        check_unique(&mut tx, &group).await?;
+    }
+    let may_move_seats = before.grant_role == Some(Role::Owner) || group.grant_role == Some(Role::Owner);
+    let seats_before = if may_move_seats {
+        Some(users::owner_seats(&mut *tx.tx, &org.id).await?)
+    } else {
+        None
+    };
+
+    let (added, removed) = apply_member_changes(&mut tx, &org.id, &group.id, changes).await?;
+    let changed = group != *before || !added.is_empty() || !removed.is_empty();
+    if changed {
+        group.version = before.version + 1;
+        group.updated_at = clock::now();
+        group_store::update(&mut *tx.tx, &group).await?;
+        check_owner_seats(&mut tx, &org.id, seats_before).await?;
+        let before_snapshot = json!({"group": snapshot(before)});
+        let after_snapshot = json!({"group": snapshot(&group), "membersAdded": added, "membersRemoved": removed});
+        record(&mut tx, context, &group.id, "group.updated", Some(before_snapshot), Some(after_snapshot)).await?;
+    }
+    tx.commit().await?;
+    if changed {
+        tracing::info!(group_id = %group.id, org_id = %org.id, added = added.len(), removed = removed.len(), "group changed");
+    }
+    Ok(GroupRecord { group, members: None })
+}
+
+/// Applies member changes row by row and returns the ids added and removed.
+///
+/// Adding a member that is already in the group, or removing one that is not, changes nothing
+/// and is not an error (RFC 7644 §3.5.2.1 and §3.5.2.2). An id that is not a user of the
+/// organization fails the whole request.
+async fn apply_member_changes(
+    tx: &mut WriteTx,
+    org_id: &str,
+    group_id: &str,
+    changes: &[MemberChange],
+) -> ServiceResult<(Vec<String>, Vec<String>)> {
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    for change in changes {
+        match change {
+            MemberChange::Add(ids) => {
+                check_members_exist(tx, org_id, ids).await?;
+                for id in ids {
+                    if group_store::add_member(&mut *tx.tx, org_id, group_id, id).await? {
+                        added.push(id.clone());
+                    }
+                }
+            }
+            MemberChange::Remove(ids) => {
+                for id in ids {
+                    if group_store::remove_member(&mut *tx.tx, group_id, id).await? {
+                        removed.push(id.clone());
+                    }
+                }
+            }
+            MemberChange::RemoveAll => {
+                let current = group_store::list_members(&mut *tx.tx, group_id).await?;
+                group_store::remove_all_members(&mut *tx.tx, group_id).await?;
+                removed.extend(current.into_iter().map(|member| member.user_id));
+            }
+            MemberChange::Replace(ids) => {
+                check_members_exist(tx, org_id, ids).await?;
+                let wanted: HashSet<&String> = ids.iter().collect();
+                let current = group_store::list_members(&mut *tx.tx, group_id).await?;
+                for member in &current {
+                    if !wanted.contains(&member.user_id) && group_store::remove_member(&mut *tx.tx, group_id, &member.user_id).await? {
+                        removed.push(member.user_id.clone());
+                    }
+                }
+                for id in ids {
+                    if group_store::add_member(&mut *tx.tx, org_id, group_id, id).await? {
+                        added.push(id.clone());
+                    }
+                }
+            }
+            MemberChange::RemoveMatching(filter) => {
+                let Some(members_def) = GROUP_RESOURCE.core.attribute("members") else {
+                    return Err(ScimError::internal().into());
+                };
+                let current = group_store::list_members(&mut *tx.tx, group_id).await?;
+                for member in current {
+                    let element = json!({"value": member.user_id, "display": member.display, "type": "User"});
+                    if filter::matches_element(members_def, &element, filter).map_err(|error| ScimError::invalid_path(error.detail))?
+                        && group_store::remove_member(&mut *tx.tx, group_id, &member.user_id).await?
+                    {
+                        removed.push(member.user_id);
+                    }
+                }
+            }
+        }
+    }
+    Ok((added, removed))
+}
+
+/// Rejects member ids that are not users of the organization (removed users included).
+async fn check_members_exist(tx: &mut WriteTx, org_id: &str, ids: &[String]) -> ServiceResult<()> {
+    for chunk in ids.chunks(ID_CHUNK) {
+        let existing: HashSet<String> = users::existing_ids(&mut *tx.tx, org_id, chunk).await?.into_iter().collect();
+        if let Some(missing) = chunk.iter().find(|id| !existing.contains(*id)) {
+            return Err(ScimError::invalid_value(format!(
+                "Member {missing:?} is not a user of this organization; create the user before adding it to a group."
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Checks displayName and externalId uniqueness inside the transaction.
+async fn check_unique(tx: &mut WriteTx, group: &Group) -> ServiceResult<()> {
+    if let Some(holder) = group_store::find_by_display_name(&mut *tx.tx, &group.org_id, &group.display_name).await? {
+        if holder.id != group.id {
+            return Err(ScimError::uniqueness(format!(
+                "displayName {:?} is already used by another group (the comparison ignores case).",
+                group.display_name
+            ))
+            .into());
+        }
+    }
+    if let Some(external_id) = &group.external_id {
+        if let Some(holder) = group_store::find_by_external_id(&mut *tx.tx, &group.org_id, external_id).await? {
+            if holder.id != group.id {
+                return Err(ScimError::uniqueness(format!("externalId {external_id:?} is already used by another group.")).into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn snapshot(group: &Group) -> Value {
+    json!({
+        "displayName": group.display_name,
+        "externalId": group.external_id,
+        "platformRole": group.grant_role.map(|role| role.as_str()),
+        "productAccess": group.grant_products,
+    })
+}
+
+async fn record(
+    tx: &mut WriteTx,
+    context: &ChangeContext,
+    group_id: &str,
+    action: &'static str,
+    before: Option<Value>,
+    after: Option<Value>,
+) -> Result<(), StorageError> {
+    let org_id = tx.org_id.clone();
+    let entry = AuditRecord {
+        action,
+        target_type: "group",
+        target_id: group_id.to_string(),
+        before,
+        after,
+    };
+    audit::insert(&mut *tx.tx, &org_id, context, &entry).await
+}
+
+/// A page of groups with the total number of matches.
+pub struct GroupPage {
+    pub total: i64,
+    pub groups: Vec<Value>,
+}
+
+/// Lists groups for a query. Members are loaded only when `with_members` is true, so Entra's
+/// `excludedAttributes=members` lookups read no member rows.
+pub async fn list(
+    store: &Store,
+    org_id: &str,
+    params: &ListParams,
+    base_url: &str,
+    with_members: bool,
+) -> ServiceResult<GroupPage> {
+    let offset = (params.start_index - 1).max(0);
+    let filter_needs_members = params.filter.as_ref().is_some_and(|filter| filter.to_string().to_lowercase().contains("members"));
+
+    if params.sort_by.is_none() {
+        if let Some(found) = list_indexed(store, org_id, params, offset).await? {
+            let (total, groups) = found;
+            let rendered = render_groups(store, groups, base_url, with_members).await?;
+            return Ok(GroupPage { total, groups: rendered });
+        }
+    }
+
+    let all = group_store::list_all(store.pool(), org_id).await?;
+    let load_members = with_members || filter_needs_members;
+    let mut matched = Vec::new();
+    for group in all {
+        let members = if load_members {
+            Some(member_views(group_store::list_members(store.pool(), &group.id).await?))
+        } else {
+            None
+        };
+        let rendered = render(&group, members.as_deref(), base_url);
+        let keep = match &params.filter {
+            Some(filter) => filter::matches(&GROUP_RESOURCE, &rendered, filter)?,
+            None => true,
+        };
+        if keep {
+            matched.push(if with_members || members.is_none() { rendered } else { render(&group, None, base_url) });
+        }
+    }
+    if let Some(sort_by) = &params.sort_by {
+        sort(&GROUP_RESOURCE, &mut matched, sort_by, params.descending)?;
+    }
+    let total = matched.len() as i64;
+    let groups = matched.into_iter().skip(offset as usize).take(params.count.max(0) as usize).collect();
+    Ok(GroupPage { total, groups })
+}
+
+async fn render_groups(store: &Store, groups: Vec<Group>, base_url: &str, with_members: bool) -> ServiceResult<Vec<Value>> {
+    let mut rendered = Vec::with_capacity(groups.len());
+    for group in groups {
+        let members = if with_members {
+            Some(member_views(group_store::list_members(store.pool(), &group.id).await?))
+        } else {
+            None
+        };
+        rendered.push(render(&group, members.as_deref(), base_url));
+    }
+    Ok(rendered)
+}
+
+/// Answers the lookups providers make from indexes: no filter, or `eq` on displayName,
+/// externalId, id or members.value. `None` when the filter needs a scan.
+async fn list_indexed(
+    store: &Store,
+    org_id: &str,
+    params: &ListParams,
+    offset: i64,
+) -> ServiceResult<Option<(i64, Vec<Group>)>> {
+    let Some(filter) = &params.filter else {
+        let total = group_store::count(store.pool(), org_id).await?;
+        let page = if params.count == 0 {
+            Vec::new()
+        } else {
+            group_store::list_page(store.pool(), org_id, offset, params.count).await?
+        };
+        return Ok(Some((total, page)));
+    };
+    let Filter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(value))) = filter else {
+        return Ok(None);
+    };
+    let core_uri = path.uri.as_deref().is_none_or(|uri| uri.eq_ignore_ascii_case(crate::scim::schema::CORE_GROUP));
+    if !core_uri {
+        return Ok(None);
+    }
+    let name = path.name.to_ascii_lowercase();
+    let sub = path.sub_attr.as_deref().map(str::to_ascii_lowercase);
+    let found: Vec<Group> = match (name.as_str(), sub.as_deref()) {
+        ("displayname", None) => group_store::find_by_display_name(store.pool(), org_id, value).await?.into_iter().collect(),
+        ("externalid", None) => group_store::find_by_external_id(store.pool(), org_id, value).await?.into_iter().collect(),
+        ("id", None) => group_store::get(store.pool(), org_id, value).await?.into_iter().collect(),
+        ("members", Some("value")) | ("members", None) => group_store::find_by_member(store.pool(), org_id, value).await?,
+        _ => return Ok(None),
+    };
+    let total = found.len() as i64;
+    let page = found.into_iter().skip(offset as usize).take(params.count.max(0) as usize).collect();
+    Ok(Some((total, page)))
+}
+
+/// Parses and validates a POST or PUT body.
+pub fn parse_body(body: &Value) -> ServiceResult<GroupInput> {
+    Ok(crate::scim::group::parse_group_body(body)?)
+}

@@ -1,0 +1,291 @@
+//! Groups and memberships. Members are rows of `group_members`, so membership changes of a
+//! large group touch only the rows they change, and reading a group without its members reads
+//! no member row.
+
+use std::collections::HashMap;
+
+use sqlx::{Any, Executor, Row};
+
+use super::{parse_json, parse_time, StorageError, StorageResult};
+use crate::clock;
+use crate::domain::group::{Group, Membership};
+use crate::domain::user::Role;
+
+const COLUMNS: &str = "id, org_id, display_name, external_id, grant_role, grant_products, version, created_at, updated_at";
+
+/// The index key of a displayName, which is unique regardless of case.
+pub fn display_name_key(display_name: &str) -> String {
+    display_name.to_lowercase()
+}
+
+fn parse_role(text: Option<String>) -> StorageResult<Option<Role>> {
+    match text {
+        None => Ok(None),
+        Some(text) => Role::parse(&text)
+            .map(Some)
+            .ok_or_else(|| StorageError::Corrupt(format!("groups.grant_role {text:?}"))),
+    }
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<Group> {
+    let grant_products: String = row.try_get("grant_products")?;
+    let created_at: String = row.try_get("created_at")?;
+    let updated_at: String = row.try_get("updated_at")?;
+    Ok(Group {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        display_name: row.try_get("display_name")?,
+        external_id: row.try_get("external_id")?,
+        grant_role: parse_role(row.try_get("grant_role")?)?,
+        grant_products: parse_json(&grant_products, "groups.grant_products")?,
+        version: row.try_get("version")?,
+        created_at: parse_time(&created_at, "groups.created_at")?,
+        updated_at: parse_time(&updated_at, "groups.updated_at")?,
+    })
+}
+
+fn products_text(products: &[String]) -> String {
+    serde_json::to_string(products).unwrap_or_else(|_| "[]".to_string())
+}
+
+pub async fn insert<'e, E: Executor<'e, Database = Any>>(executor: E, group: &Group) -> StorageResult<()> {
+    sqlx::query(
+        "INSERT INTO groups (id, org_id, display_name, display_name_key, external_id, grant_role, grant_products, \
+         version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&group.id)
+    .bind(&group.org_id)
+    .bind(&group.display_name)
+    .bind(display_name_key(&group.display_name))
+    .bind(group.external_id.clone())
+    .bind(group.grant_role.map(|role| role.as_str()))
+    .bind(products_text(&group.grant_products))
+    .bind(group.version)
+    .bind(clock::format(group.created_at))
+    .bind(clock::format(group.updated_at))
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+pub async fn update<'e, E: Executor<'e, Database = Any>>(executor: E, group: &Group) -> StorageResult<()> {
+    let result = sqlx::query(
+        "UPDATE groups SET display_name = $1, display_name_key = $2, external_id = $3, grant_role = $4, \
+         grant_products = $5, version = $6, updated_at = $7 WHERE id = $8 AND org_id = $9",
+    )
+    .bind(&group.display_name)
+    .bind(display_name_key(&group.display_name))
+    .bind(group.external_id.clone())
+    .bind(group.grant_role.map(|role| role.as_str()))
+    .bind(products_text(&group.grant_products))
+    .bind(group.version)
+    .bind(clock::format(group.updated_at))
+    .bind(&group.id)
+    .bind(&group.org_id)
+    .execute(executor)
+    .await?;
+    if result.rows_affected() != 1 {
+        return Err(StorageError::Corrupt(format!("group {} vanished during an update", group.id)));
+    }
+    Ok(())
+}
+
+pub async fn delete<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str, id: &str) -> StorageResult<()> {
+    sqlx::query("DELETE FROM groups WHERE id = $1 AND org_id = $2")
+        .bind(id)
+        .bind(org_id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+pub async fn get<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str, id: &str) -> StorageResult<Option<Group>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM groups WHERE id = $1 AND org_id = $2"))
+        .bind(id)
+        .bind(org_id)
+        .fetch_optional(executor)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn find_by_display_name<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    display_name: &str,
+) -> StorageResult<Option<Group>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM groups WHERE org_id = $1 AND display_name_key = $2"))
+        .bind(org_id)
+        .bind(display_name_key(display_name))
+        .fetch_optional(executor)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn find_by_external_id<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    external_id: &str,
+) -> StorageResult<Option<Group>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM groups WHERE org_id = $1 AND external_id = $2"))
+        .bind(org_id)
+        .bind(external_id)
+        .fetch_optional(executor)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Returns the groups that have the user as a member, in creation order.
+pub async fn find_by_member<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    user_id: &str,
+) -> StorageResult<Vec<Group>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM groups WHERE org_id = $1 AND id IN (SELECT group_id FROM group_members WHERE user_id = $2) ORDER BY seq"
+    ))
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn count<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<i64> {
+    let row = sqlx::query("SELECT COUNT(*) AS total FROM groups WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_one(executor)
+        .await?;
+    Ok(row.try_get("total")?)
+}
+
+pub async fn list_page<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    offset: i64,
+    limit: i64,
+) -> StorageResult<Vec<Group>> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM groups WHERE org_id = $1 ORDER BY seq LIMIT $2 OFFSET $3"))
+        .bind(org_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(executor)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn list_all<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Vec<Group>> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM groups WHERE org_id = $1 ORDER BY seq"))
+        .bind(org_id)
+        .fetch_all(executor)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// A member of a group as rendered: the user id and a name to display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: String,
+    pub display: Option<String>,
+}
+
+/// Lists a group's members in the order they were added.
+pub async fn list_members<'e, E: Executor<'e, Database = Any>>(executor: E, group_id: &str) -> StorageResult<Vec<Member>> {
+    let rows = sqlx::query(
+        "SELECT m.user_id AS user_id, COALESCE(u.display_name, u.user_name) AS display FROM group_members m \
+         JOIN users u ON u.id = m.user_id WHERE m.group_id = $1 ORDER BY m.added_seq",
+    )
+    .bind(group_id)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Member {
+                user_id: row.try_get("user_id")?,
+                display: row.try_get("display")?,
+            })
+        })
+        .collect()
+}
+
+/// Adds one member unless already present; returns whether a row was added.
+pub async fn add_member<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    group_id: &str,
+    user_id: &str,
+) -> StorageResult<bool> {
+    let result = sqlx::query(
+        "INSERT INTO group_members (group_id, user_id, org_id, added_seq) \
+         SELECT $1, $2, $3, COALESCE(MAX(added_seq), 0) + 1 FROM group_members WHERE group_id = $1 \
+         ON CONFLICT (group_id, user_id) DO NOTHING",
+    )
+    .bind(group_id)
+    .bind(user_id)
+    .bind(org_id)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Removes one member; returns whether it was a member.
+pub async fn remove_member<'e, E: Executor<'e, Database = Any>>(executor: E, group_id: &str, user_id: &str) -> StorageResult<bool> {
+    let result = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+        .bind(group_id)
+        .bind(user_id)
+        .execute(executor)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Removes every member of a group; returns how many there were.
+pub async fn remove_all_members<'e, E: Executor<'e, Database = Any>>(executor: E, group_id: &str) -> StorageResult<u64> {
+    let result = sqlx::query("DELETE FROM group_members WHERE group_id = $1")
+        .bind(group_id)
+        .execute(executor)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// Removes a user from every group, for removal of the user.
+pub async fn remove_user_everywhere<'e, E: Executor<'e, Database = Any>>(executor: E, user_id: &str) -> StorageResult<u64> {
+    let result = sqlx::query("DELETE FROM group_members WHERE user_id = $1")
+        .bind(user_id)
+        .execute(executor)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// Returns the memberships of each user in `user_ids`.
+pub async fn memberships_of<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    user_ids: &[String],
+) -> StorageResult<HashMap<String, Vec<Membership>>> {
+    let mut by_user: HashMap<String, Vec<Membership>> = HashMap::new();
+    if user_ids.is_empty() {
+        return Ok(by_user);
+    }
+    let placeholders: Vec<String> = (0..user_ids.len()).map(|index| format!("${}", index + 2)).collect();
+    let sql = format!(
+        "SELECT m.user_id AS user_id, g.id AS group_id, g.display_name AS display_name, g.grant_role AS grant_role, \
+         g.grant_products AS grant_products FROM group_members m JOIN groups g ON g.id = m.group_id \
+         WHERE g.org_id = $1 AND m.user_id IN ({}) ORDER BY g.seq",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(org_id);
+    for user_id in user_ids {
+        query = query.bind(user_id);
+    }
+    let rows = query.fetch_all(executor).await?;
+    for row in &rows {
+        let grant_products: String = row.try_get("grant_products")?;
+        let user_id: String = row.try_get("user_id")?;
+        by_user.entry(user_id).or_default().push(Membership {
+            group_id: row.try_get("group_id")?,
+            group_display_name: row.try_get("display_name")?,
+            grant_role: parse_role(row.try_get("grant_role")?)?,
+            grant_products: parse_json(&grant_products, "groups.grant_products")?,
+        });
+    }
+    Ok(by_user)
+}
