@@ -100,6 +100,9 @@ enum TokenCommand {
     },
 }
 
+/// Tokens shorter than this get a warning at start; generated tokens have 73 characters.
+const MIN_RECOMMENDED_TOKEN_LENGTH: usize = 32;
+
 /// Parses the command line, runs the command and returns the process exit code.
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -107,7 +110,9 @@ pub async fn run() -> ExitCode {
     match execute(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = %error, cause = ?error, "hub failed");
+            // The message goes to standard error once; the log line carries the cause chain
+            // for operators who collect logs.
+            tracing::debug!(cause = ?error, "command failed");
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
@@ -132,6 +137,14 @@ async fn serve(storage: StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         max_connections: args.max_db_connections,
     };
+    if let Some(token) = &config.bootstrap_token {
+        if token.chars().count() < MIN_RECOMMENDED_TOKEN_LENGTH {
+            tracing::warn!(
+                length = token.chars().count(),
+                "HUB_BOOTSTRAP_SCIM_TOKEN is short; use at least {MIN_RECOMMENDED_TOKEN_LENGTH} random characters"
+            );
+        }
+    }
     let listen = config.listen;
     let application = Application::build(config).await?;
     report_bootstrap(application.bootstrap(), listen, application.port());
@@ -158,7 +171,13 @@ fn report_bootstrap(bootstrap: &Bootstrap, listen: SocketAddr, port: u16) {
         Bootstrap::AddedGivenToken { organization } => {
             tracing::info!(org_id = %organization.id, "token from HUB_BOOTSTRAP_SCIM_TOKEN added");
         }
+        Bootstrap::GivenTokenRevoked => {
+            tracing::warn!("the token in HUB_BOOTSTRAP_SCIM_TOKEN was revoked and stays revoked; requests with it get 401");
+        }
         Bootstrap::Unchanged => {}
+    }
+    if !matches!(bootstrap, Bootstrap::Created { .. } | Bootstrap::CreatedWithGivenToken { .. }) {
+        println!("Hub is serving SCIM at {scim_url}");
     }
 }
 
@@ -173,7 +192,7 @@ async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()
     let store = open_store(&storage).await?;
     match command {
         TokenCommand::Create { org, name } => {
-            let organization = find_organization(&store, &org).await?;
+            let organization = find_organization(&store, &storage, &org).await?;
             let token = tokens::generate_token();
             let id = tokens::store_token(&store, &organization.id, &name, &token).await?;
             tracing::info!(org_id = %organization.id, token_id = %id, "SCIM token created");
@@ -182,13 +201,17 @@ async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()
         }
         TokenCommand::Revoke { id } => {
             if !token_store::revoke(store.pool(), &id).await? {
-                anyhow::bail!("no live token with id {id:?}; `hub token list --org NAME` shows the ids");
+                // The argument is not echoed: an operator may have pasted the token itself.
+                anyhow::bail!(
+                    "no live token has that id in {}; `hub token list --org NAME` shows the ids (not the tokens)",
+                    describe_database(&storage)
+                );
             }
             tracing::info!(token_id = %id, "SCIM token revoked");
             println!("Revoked token {id}.");
         }
         TokenCommand::List { org } => {
-            let organization = find_organization(&store, &org).await?;
+            let organization = find_organization(&store, &storage, &org).await?;
             for token in token_store::list(store.pool(), &organization.id).await? {
                 let state = match &token.revoked_at {
                     Some(at) => format!("revoked {at}"),
@@ -202,8 +225,16 @@ async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()
     Ok(())
 }
 
-async fn find_organization(store: &Store, name: &str) -> anyhow::Result<organizations::Organization> {
-    organizations::find_by_name(store.pool(), name)
-        .await?
-        .with_context(|| format!("no organization named {name:?}"))
+async fn find_organization(store: &Store, storage: &StorageArgs, name: &str) -> anyhow::Result<organizations::Organization> {
+    organizations::find_by_name(store.pool(), name).await?.with_context(|| {
+        format!(
+            "no organization named {name:?} in {}; pass the --data-dir or --database-url the server uses",
+            describe_database(storage)
+        )
+    })
+}
+
+/// Names the database a command uses, without its password.
+fn describe_database(storage: &StorageArgs) -> String {
+    crate::storage::redact_url(&database_url_or_default(storage.database_url.as_deref(), &storage.data_dir))
 }

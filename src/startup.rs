@@ -35,7 +35,7 @@ impl Application {
 
         let listener = TcpListener::bind(config.listen)
             .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+            .with_context(|| format!("cannot listen on {}; choose another address with --listen or HUB_LISTEN", config.listen))?;
         let port = listener.local_addr()?.port();
         let state = AppState {
             store,

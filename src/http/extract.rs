@@ -9,16 +9,17 @@ use axum::http::request::Parts;
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::AppState;
 use crate::scim::ScimError;
 
 /// A JSON request body sent as `application/scim+json` or `application/json` (or without a
 /// content type, which some clients do).
 pub struct ScimJson(pub Value);
 
-impl<S: Send + Sync> FromRequest<S> for ScimJson {
+impl FromRequest<AppState> for ScimJson {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
             let content_type = content_type.to_str().unwrap_or_default().to_ascii_lowercase();
             let media_type = content_type.split(';').next().unwrap_or_default().trim().to_string();
@@ -35,7 +36,15 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
             let status = rejection.status().as_u16();
             if status == 413 {
-                ScimError::new(413, None, format!("The request body is too large: {}.", rejection.body_text()))
+                tracing::info!(limit = state.settings.max_body_bytes, "request body over the size limit");
+                ScimError::new(
+                    413,
+                    None,
+                    format!(
+                        "The request body exceeds the limit of {} bytes; send fewer changes per request (the server's --max-body-bytes sets the limit).",
+                        state.settings.max_body_bytes
+                    ),
+                )
             } else {
                 ScimError::invalid_syntax(format!("The request body could not be read: {}.", rejection.body_text()))
             }

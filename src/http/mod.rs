@@ -41,7 +41,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The SCIM base URL for resource locations.
+    /// Returns the SCIM base URL for resource locations.
     pub fn scim_base_url(&self, headers: &HeaderMap) -> String {
         let root = match &self.settings.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
@@ -63,7 +63,7 @@ impl AppState {
     }
 }
 
-/// Where the SCIM service lives.
+/// Path prefix of the SCIM service.
 pub const SCIM_BASE_PATH: &str = "/scim/v2";
 
 /// Builds the application router.

@@ -47,7 +47,7 @@ pub async fn schema(
 }
 
 /// `/Me` needs a caller that is a user; SCIM tokens belong to an organization, not a person,
-/// so RFC 7644 §3.11 allows answering 501.
+/// so RFC 7644 §3.11 allows a 501 response.
 pub async fn me(_caller: ScimCaller) -> ApiError {
     ScimError::new(
         501,

@@ -39,8 +39,8 @@ pub(crate) fn projection_from(query: &QueryParams) -> Result<Projection, ApiErro
     )?)
 }
 
-/// Whether the response shows members: not when `excludedAttributes` names them, and not when
-/// `attributes` lists other attributes only.
+/// Returns whether the response includes members: false when `excludedAttributes` names them,
+/// or when `attributes` lists only other attributes.
 pub(crate) fn wants_members(query: &QueryParams) -> bool {
     let names_members = |list: &str| {
         list.split(',').any(|item| {

@@ -17,7 +17,7 @@ use crate::scim::list::{list_response, parse_params, ListParams};
 use crate::scim::projection::Projection;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use crate::scim::user::etag;
-use crate::scim::{ScimError, ScimType};
+use crate::scim::{filter, ScimError, ScimType};
 use crate::service::groups;
 use crate::service::users::{self, UserRecord};
 use crate::service::ServiceError;
@@ -35,7 +35,7 @@ fn header_text<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-/// Renders one user with the projection the query asks for, plus its ETag.
+/// Renders one user with the projection the query requests, plus its ETag.
 fn user_response(
     state: &AppState,
     headers: &HeaderMap,
@@ -66,7 +66,7 @@ fn projection_from(query: &QueryParams) -> Result<Projection, ApiError> {
     Ok(Projection::parse(&USER_RESOURCE, get("attributes"), get("excludedAttributes"))?)
 }
 
-/// GET /Users/{id}, with `If-None-Match` answered by 304.
+/// GET /Users/{id}; a matching `If-None-Match` returns 304.
 pub async fn users_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -204,6 +204,13 @@ pub async fn root_search(
         count: i64::MAX,
         ..params.clone()
     };
+    if let Some(filter) = &params.filter {
+        let for_users = filter::validate(&USER_RESOURCE, filter);
+        let for_groups = filter::validate(&GROUP_RESOURCE, filter);
+        if let (Err(error), Err(_)) = (for_users, for_groups) {
+            return Err(error.into());
+        }
+    }
 
     let users = match users::list(&state.store, org_id, &everything, &base_url).await {
         Ok(page) => page.users,

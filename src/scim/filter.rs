@@ -126,6 +126,74 @@ fn split_urn(path: &AttrPath) -> (Option<String>, String) {
     (path.uri.clone(), path.name.clone())
 }
 
+/// Checks a whole filter against the schemas before it is evaluated: every attribute exists,
+/// every operator suits its attribute's type, and every operand has the type the attribute
+/// needs. Evaluation stops early on `and` and `or`, so without this check an invalid term could
+/// go unnoticed depending on the data.
+pub fn validate(resource: &'static ResourceTypeDef, filter: &Filter) -> Result<(), ScimError> {
+    match filter {
+        Filter::Attr(expression) => {
+            let path = match expression {
+                AttrExp::Present(path) | AttrExp::Comparison(path, _, _) => path,
+            };
+            let resolved = resolve_path(resource, path)?;
+            validate_expression(resolved.leaf(), expression)
+        }
+        Filter::ValuePath(value_path) => {
+            let resolved = resolve_path(resource, &value_path.attr)?;
+            validate_value_filter(resolved.attribute, &value_path.filter)
+        }
+        Filter::Not(inner) => validate(resource, inner),
+        Filter::And(items) | Filter::Or(items) => items.iter().try_for_each(|item| validate(resource, item)),
+    }
+}
+
+fn validate_value_filter(parent: &AttributeDef, filter: &ValFilter) -> Result<(), ScimError> {
+    match filter {
+        ValFilter::Attr(expression) => {
+            let path = match expression {
+                AttrExp::Present(path) | AttrExp::Comparison(path, _, _) => path,
+            };
+            let sub = parent.sub_attribute(&path.name).ok_or_else(|| {
+                ScimError::invalid_filter(format!(
+                    "Attribute '{}' has no sub-attribute '{}'.",
+                    parent.name, path.name
+                ))
+            })?;
+            validate_expression(sub, expression)
+        }
+        ValFilter::Not(inner) => validate_value_filter(parent, inner),
+        ValFilter::And(items) | ValFilter::Or(items) => items.iter().try_for_each(|item| validate_value_filter(parent, item)),
+    }
+}
+
+fn validate_expression(def: &AttributeDef, expression: &AttrExp) -> Result<(), ScimError> {
+    let AttrExp::Comparison(path, op, operand) = expression else { return Ok(()) };
+    check_operator(def, path, op)?;
+    if matches!(operand, CompValue::Null) {
+        return Ok(());
+    }
+    let valid = match def.kind {
+        AttrType::Boolean => operand_as_bool(operand).is_some(),
+        AttrType::Integer | AttrType::Decimal => operand_as_f64(operand).is_some(),
+        AttrType::DateTime => match operand {
+            CompValue::Str(_) if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) => true,
+            CompValue::Str(text) => chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+            _ => false,
+        },
+        _ => true,
+    };
+    if valid {
+        return Ok(());
+    }
+    let expected = match def.kind {
+        AttrType::Boolean => "a boolean (true or false)",
+        AttrType::Integer | AttrType::Decimal => "a number",
+        _ => "an RFC 3339 dateTime such as \"2024-01-31T09:00:00Z\"",
+    };
+    Err(operand_error(def, expected, operand))
+}
+
 /// Evaluates a filter on a rendered resource document.
 pub fn matches(resource: &'static ResourceTypeDef, document: &Value, filter: &Filter) -> Result<bool, ScimError> {
     match filter {

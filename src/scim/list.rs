@@ -7,7 +7,7 @@ use scim_v2::filter::{AttrPath, Filter};
 use serde_json::{json, Value};
 
 use super::error::ScimError;
-use super::filter::{collect_values, parse, resolve_path, ResolvedPath};
+use super::filter::{attribute_value, collect_values, parse, resolve_path, ResolvedPath};
 use super::schema::{AttrType, ResourceTypeDef, LIST_RESPONSE};
 
 /// Page size when the client sends no `count`.
@@ -102,11 +102,13 @@ pub fn sort(
         .iter()
         .map(|document| (sort_key(document, &resolved), document.clone()))
         .collect();
+    // Ascending puts resources without a value last, so descending puts them first.
     keyed.sort_by(|(left, _), (right, _)| {
         let ordering = compare_keys(&resolved, left.as_ref(), right.as_ref());
-        match (left, right) {
-            (Some(_), Some(_)) if descending => ordering.reverse(),
-            _ => ordering,
+        if descending {
+            ordering.reverse()
+        } else {
+            ordering
         }
     });
     for (slot, (_, document)) in documents.iter_mut().zip(keyed) {
@@ -128,6 +130,15 @@ fn parse_sort_path(sort_by: &str) -> Result<AttrPath, ScimError> {
 /// The value a resource sorts by: for a multi-valued attribute, the primary value or else the
 /// first one.
 fn sort_key(document: &Value, resolved: &ResolvedPath) -> Option<Value> {
+    let is_multi_valued_complex = resolved.attribute.multi_valued && resolved.attribute.kind == AttrType::Complex;
+    if is_multi_valued_complex {
+        let elements = attribute_value(document, resolved)?.as_array()?;
+        let primary = elements
+            .iter()
+            .find(|element| element.get("primary") == Some(&Value::Bool(true)))
+            .or_else(|| elements.first())?;
+        return primary.get(resolved.leaf().name).cloned();
+    }
     let values = collect_values(document, resolved);
     values.first().map(|value| (*value).clone())
 }

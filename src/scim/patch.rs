@@ -327,8 +327,11 @@ fn apply_whole_attribute(document: &mut Map<String, Value>, target: &Target, ope
     let coerced = coerce(def, value, &target.label)?;
     let container = target.container(document);
     let Some(coerced) = coerced else {
-        // Entra sends null (or an empty list) to unassign a value.
-        container.remove(def.name);
+        // Entra replaces with null (or an empty list) to unassign a value; adding nothing
+        // changes nothing.
+        if operation.kind == OpKind::Replace {
+            container.remove(def.name);
+        }
         return Ok(());
     };
 

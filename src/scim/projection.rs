@@ -41,11 +41,13 @@ impl Projection {
         let Value::Object(mut object) = rendered else { return rendered };
         drop_never_returned(resource, &mut object);
         if !self.included.is_empty() {
-            return Value::Object(self.keep_included(resource, object));
+            object = self.keep_included(resource, object);
+        } else {
+            for reference in &self.excluded {
+                exclude(resource, &mut object, reference);
+            }
         }
-        for reference in &self.excluded {
-            exclude(resource, &mut object, reference);
-        }
+        drop_absent_extensions_from_schemas(resource, &mut object);
         Value::Object(object)
     }
 
@@ -225,6 +227,28 @@ fn exclude(resource: &'static ResourceTypeDef, object: &mut Map<String, Value>, 
             }
             _ => {}
         },
+    }
+}
+
+/// Keeps in `schemas` only the extensions that still have attributes in the response.
+fn drop_absent_extensions_from_schemas(resource: &'static ResourceTypeDef, object: &mut Map<String, Value>) {
+    let present: Vec<bool> = match object.get("schemas") {
+        Some(Value::Array(schemas)) => schemas
+            .iter()
+            .map(|urn| {
+                let urn = urn.as_str().unwrap_or_default();
+                resource.extension(urn).is_none() || object.get(urn).is_some_and(|value| value.as_object().is_some_and(|attributes| !attributes.is_empty()))
+            })
+            .collect(),
+        _ => return,
+    };
+    if let Some(Value::Array(schemas)) = object.get_mut("schemas") {
+        let mut index = 0;
+        schemas.retain(|_| {
+            let keep = present[index];
+            index += 1;
+            keep
+        });
     }
 }
 

@@ -623,7 +623,7 @@ pub fn all_resource_types() -> Vec<&'static ResourceTypeDef> {
     vec![&USER_RESOURCE, &GROUP_RESOURCE]
 }
 
-/// Where an attribute lives in a resource document: at the top level (core and common
+/// The place of an attribute in a resource document: at the top level (core and common
 /// attributes) or inside an extension object keyed by its schema URN.
 #[derive(Debug, Clone, Copy)]
 pub struct ResolvedAttribute {
@@ -668,7 +668,7 @@ impl ResourceTypeDef {
 }
 
 /// Splits `urn:...:User:attr.sub` into the schema URN and the rest, when the text starts with a
-/// schema URN that the resource type knows. Matching is case-insensitive.
+/// schema URN of the resource type. Matching is case-insensitive.
 pub fn split_schema_prefix<'a>(
     resource: &ResourceTypeDef,
     text: &'a str,

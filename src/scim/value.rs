@@ -137,6 +137,11 @@ fn coerce_complex(def: &AttributeDef, value: &Value, label: &str) -> Result<Opti
             continue;
         }
         let sub_label = format!("{label}.{}", sub_def.name);
+        // An empty string inside a complex value means unassigned, as Entra clears a manager
+        // with {"value": ""}.
+        if sub_value.as_str().is_some_and(str::is_empty) {
+            continue;
+        }
         if let Some(sub_value) = coerce(sub_def, sub_value, &sub_label)? {
             coerced.insert(sub_def.name.to_string(), sub_value);
         }

@@ -163,7 +163,7 @@ pub async fn patch(
         let patched = patch::apply(&GROUP_RESOURCE, &view, &split.attribute_operations)?;
         let input = split_document(patched, None)?;
         let mut input_with_grants = input;
-        // The view holds the current grants, so a patched view always states them.
+        // The view contains the current grants, so a patched view always states them.
         input_with_grants.has_grants = true;
         apply_input(&mut group, &input_with_grants, org, false)?;
     }
@@ -387,6 +387,9 @@ pub async fn list(
     base_url: &str,
     with_members: bool,
 ) -> ServiceResult<GroupPage> {
+    if let Some(filter) = &params.filter {
+        filter::validate(&GROUP_RESOURCE, filter)?;
+    }
     let offset = (params.start_index - 1).max(0);
     let filter_needs_members = params.filter.as_ref().is_some_and(|filter| filter.to_string().to_lowercase().contains("members"));
 
@@ -437,7 +440,7 @@ async fn render_groups(store: &Store, groups: Vec<Group>, base_url: &str, with_m
     Ok(rendered)
 }
 
-/// Answers the lookups providers make from indexes: no filter, or `eq` on displayName,
+/// Runs the lookups providers make on indexes: no filter, or `eq` on displayName,
 /// externalId, id or members.value. `None` when the filter needs a scan.
 async fn list_indexed(
     store: &Store,

@@ -81,6 +81,8 @@ pub enum Bootstrap {
     CreatedWithGivenToken { organization: Organization },
     /// The given token was added to the existing bootstrap organization.
     AddedGivenToken { organization: Organization },
+    /// The given token is stored but revoked, so it stays unusable.
+    GivenTokenRevoked,
     /// Nothing to do.
     Unchanged,
 }
@@ -109,6 +111,9 @@ pub async fn bootstrap(store: &Store, org_name: &str, given_token: Option<&str>)
     }
     let Some(token) = given_token else { return Ok(Bootstrap::Unchanged) };
     if exists(store, token).await? {
+        if verify(store, token).await?.is_none() {
+            return Ok(Bootstrap::GivenTokenRevoked);
+        }
         return Ok(Bootstrap::Unchanged);
     }
     let Some(organization) = organizations::find_by_name(store.pool(), org_name).await? else {

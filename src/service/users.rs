@@ -1,7 +1,7 @@
 //! SCIM User operations (RFC 7644 §3.3 to §3.6) under Hub's rules.
 //!
 //! Each write runs in one transaction of the organization: read the current user, build the
-//! new state, check uniqueness and the owner rules against what the transaction sees, write the
+//! new state, check uniqueness and the owner rules against the state inside the transaction, write the
 //! user and its audit entries, commit.
 
 use scim_v2::filter::{AttrExp, CompValue, CompareOp, Filter};
@@ -87,6 +87,7 @@ pub async fn create(store: &Store, org: &Organization, context: &ChangeContext, 
 
     let mut tx = store.begin_write(&org.id).await?;
     check_unique(&mut tx, &user).await?;
+    check_manager(&mut tx, &user).await?;
     let seats_before = owner_seats_if_affected(&mut tx, None, &user).await?;
     users::insert(&mut *tx.tx, &user).await?;
     check_owner_seats(&mut tx, &user.org_id, seats_before).await?;
@@ -199,7 +200,7 @@ pub fn check_if_match(if_match: Option<&str>, version: i64) -> Result<(), ScimEr
         return Ok(());
     }
     Err(ScimError::precondition_failed(format!(
-        "If-Match {header:?} does not match the current version {}; read the resource again and retry.",
+        "If-Match {header} does not match the current version {}; read the resource again and retry.",
         etag(version)
     )))
 }
@@ -226,6 +227,9 @@ async fn save_change(mut tx: WriteTx, context: &ChangeContext, before: &User, mu
         });
     }
     check_unique(&mut tx, &user).await?;
+    if manager_id(&user) != manager_id(before) {
+        check_manager(&mut tx, &user).await?;
+    }
     let seats_before = owner_seats_if_affected(&mut tx, Some(before), &user).await?;
     user.version = before.version + 1;
     user.updated_at = clock::now();
@@ -251,7 +255,7 @@ fn same_state(before: &User, after: &User) -> bool {
         && before.products == after.products
 }
 
-/// Where the role in a request comes from.
+/// The source of the role in a request.
 enum RoleSource {
     /// A POST or PUT body: absent attributes keep the current role.
     Body,
@@ -295,7 +299,7 @@ fn apply_input(user: &mut User, mut input: UserInput, org: &Organization, source
     Ok(())
 }
 
-/// How a request changes the platform role.
+/// The change a request makes to the platform role.
 enum RoleChange {
     FromRoles(Role),
     FromExtension(Role),
@@ -356,6 +360,29 @@ async fn check_unique(tx: &mut WriteTx, user: &User) -> ServiceResult<()> {
     Ok(())
 }
 
+fn manager_id(user: &User) -> Option<&str> {
+    user.profile
+        .get(crate::scim::schema::ENTERPRISE_USER)?
+        .get("manager")?
+        .get("value")?
+        .as_str()
+}
+
+/// Checks that the enterprise `manager` names another user of the organization.
+async fn check_manager(tx: &mut WriteTx, user: &User) -> ServiceResult<()> {
+    let Some(manager) = manager_id(user) else { return Ok(()) };
+    if manager == user.id {
+        return Err(ScimError::invalid_value("The enterprise attribute 'manager' names the user itself; a user cannot be its own manager.").into());
+    }
+    match users::get(&mut *tx.tx, &user.org_id, manager).await? {
+        Some(found) if found.removed_at.is_none() => Ok(()),
+        _ => Err(ScimError::invalid_value(format!(
+            "The enterprise attribute 'manager' names {manager:?}, which is not a user of this organization; provision the manager first."
+        ))
+        .into()),
+    }
+}
+
 /// Reads the Owner seats before a change that can affect them: a change of the user's own
 /// role, status or removal. Group grants are unaffected by a user change, but they count,
 /// because the seats are read from storage.
@@ -375,7 +402,7 @@ async fn owner_seats_if_affected(tx: &mut WriteTx, before: Option<&User>, after:
 }
 
 /// Checks the owner limit and the last-Owner rule by comparing the Owner seats read before the
-/// change with those the transaction sees after it. Dropping the transaction on error undoes
+/// change with the seats inside the transaction after it. Dropping the transaction on error undoes
 /// the change.
 pub(crate) async fn check_owner_seats(tx: &mut WriteTx, org_id: &str, seats_before: Option<Vec<OwnerSeat>>) -> ServiceResult<()> {
     let Some(seats_before) = seats_before else { return Ok(()) };
@@ -423,10 +450,13 @@ pub struct UserPage {
 
 /// Lists users for a query (RFC 7644 §3.4.2), returning rendered resources before projection.
 ///
-/// The lookups providers make (no filter, or `eq` on userName, externalId or id) are answered
-/// with indexed queries. Any other filter or a sort is evaluated in memory over the
+/// The lookups providers make (no filter, or `eq` on userName, externalId or id) run as
+/// indexed queries. Any other filter or a sort is evaluated in memory over the
 /// organization's users.
 pub async fn list(store: &Store, org_id: &str, params: &ListParams, base_url: &str) -> ServiceResult<UserPage> {
+    if let Some(filter) = &params.filter {
+        filter::validate(&USER_RESOURCE, filter)?;
+    }
     let offset = params.start_index - 1;
     if params.sort_by.is_none() {
         if let Some(page) = list_indexed(store, org_id, params, base_url, offset).await? {
@@ -460,7 +490,7 @@ pub async fn list(store: &Store, org_id: &str, params: &ListParams, base_url: &s
     Ok(UserPage { total, users: page })
 }
 
-/// Answers the list from indexes when the filter allows it; `None` when it does not.
+/// Runs the list on indexes when the filter allows it; `None` when it does not.
 async fn list_indexed(
     store: &Store,
     org_id: &str,

@@ -30,7 +30,8 @@ pub enum Backend {
     Postgres,
 }
 
-/// A storage failure. Unique-constraint violations are told apart so callers can answer 409.
+/// A storage failure. Unique-constraint violations have their own variant, so callers can
+/// respond with 409.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("unique constraint {constraint} violated")]

@@ -156,10 +156,16 @@ pub async fn find_by_external_id<'e, E: Executor<'e, Database = Any>>(
 /// Returns the users that take an Owner seat: users whose effective role is Owner (their own
 /// role, or a group's grant) and that are neither Deactivated nor removed.
 pub async fn owner_seats<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Vec<OwnerSeat>> {
+    // Two indexed parts: Owners by their own role, and members of Owner-granting groups. The
+    // owner limit keeps both small, so neither part scans the organization's users.
     let rows = sqlx::query(
-        "SELECT u.id AS id, u.user_name AS user_name FROM users u WHERE u.org_id = $1 AND u.status <> 'Deactivated' \
-         AND u.removed_at IS NULL AND (u.role = 'Owner' OR EXISTS (SELECT 1 FROM group_members m \
-         JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id AND g.grant_role = 'Owner')) ORDER BY u.seq",
+        "SELECT id, user_name, seq FROM users WHERE org_id = $1 AND role = 'Owner' AND status <> 'Deactivated' \
+         AND removed_at IS NULL \
+         UNION \
+         SELECT u.id, u.user_name, u.seq FROM groups g JOIN group_members m ON m.group_id = g.id \
+         JOIN users u ON u.id = m.user_id WHERE g.org_id = $1 AND g.grant_role = 'Owner' \
+         AND u.status <> 'Deactivated' AND u.removed_at IS NULL \
+         ORDER BY seq",
     )
     .bind(org_id)
     .fetch_all(executor)

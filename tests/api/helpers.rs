@@ -225,3 +225,106 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Percent-encodes a query parameter value (spaces as `%20`, quotes as `%22`).
+pub fn encode_query_value(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+/// Builds `/Users?name=value&...` with every value percent-encoded.
+pub fn users_query(parameters: &[(&str, &str)]) -> String {
+    let pairs: Vec<String> = parameters
+        .iter()
+        .map(|(name, value)| format!("{name}={}", encode_query_value(value)))
+        .collect();
+    format!("/Users?{}", pairs.join("&"))
+}
+
+/// Returns the path of a user resource from a resource body that has an `id`.
+pub fn user_path(user: &Value) -> String {
+    format!("/Users/{}", user["id"].as_str().expect("the resource has no id"))
+}
+
+/// Returns a response header as text.
+pub fn header_text(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .map(|value| value.to_str().expect("header is not text").to_string())
+}
+
+/// Returns the `Resources` of a ListResponse, or an empty list when the member is absent.
+pub fn list_resources(list: &Value) -> Vec<Value> {
+    list["Resources"].as_array().cloned().unwrap_or_default()
+}
+
+/// Returns the userNames of a ListResponse's resources, in response order.
+pub fn listed_user_names(list: &Value) -> Vec<String> {
+    list_resources(list)
+        .iter()
+        .map(|resource| resource["userName"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+impl TestApp {
+    /// Builds a request to `path` with another bearer token, such as another organization's.
+    pub fn request_with_token(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.scim_url))
+            .bearer_auth(token)
+    }
+
+    /// Sends a JSON body with another bearer token.
+    pub async fn send_json_with_token(&self, token: &str, method: Method, path: &str, body: &Value) -> Response {
+        self.request_with_token(token, method, path)
+            .header("Content-Type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// Sends a JSON body with extra request headers.
+    pub async fn send_json_with_headers(&self, method: Method, path: &str, body: &Value, headers: &[(&str, &str)]) -> Response {
+        let mut request = self
+            .request(method, path)
+            .header("Content-Type", "application/scim+json")
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request failed")
+    }
+
+    /// Sends GET for one user and returns the status and body.
+    pub async fn get_user(&self, id: &str) -> (u16, Value) {
+        status_and_json(self.get(&format!("/Users/{id}")).await).await
+    }
+
+    /// Sends PATCH with the given operations to one user and returns the status and body.
+    pub async fn patch_user(&self, id: &str, operations: Value) -> (u16, Value) {
+        status_and_json(self.patch(&format!("/Users/{id}"), &patch_body(operations)).await).await
+    }
+
+    /// Sends GET /Users with the given query parameters and returns the status and body.
+    pub async fn list_users(&self, parameters: &[(&str, &str)]) -> (u16, Value) {
+        status_and_json(self.get(&users_query(parameters)).await).await
+    }
+
+    /// Returns the organization id and token id of the bootstrap token.
+    pub async fn bootstrap_identity(&self) -> (String, String) {
+        let identity = hub::service::tokens::verify(&self.store, &self.token)
+            .await
+            .expect("cannot read the bootstrap token")
+            .expect("the bootstrap token is not stored");
+        (identity.organization.id, identity.token_id)
+    }
+
+    /// Reads the audit entries about one user of the bootstrap organization, oldest first.
+    pub async fn audit_entries(&self, user_id: &str) -> Vec<hub::storage::audit::AuditEntry> {
+        let (org_id, _) = self.bootstrap_identity().await;
+        hub::storage::audit::list_for_target(self.store.pool(), &org_id, user_id)
+            .await
+            .expect("cannot read the audit log")
+    }
+}

@@ -6,5 +6,16 @@
 
 mod helpers;
 
+mod audit;
 mod discovery;
+mod entra;
+mod errors;
+mod etags;
+mod groups;
+mod isolation;
+mod lifecycle;
+mod lists;
+mod okta;
+mod owner_rules;
+mod patch_forms;
 mod users_crud;
