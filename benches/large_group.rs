@@ -63,6 +63,8 @@ async fn start_server() -> (Client, tempfile::TempDir) {
         bootstrap_token: Some(TOKEN.to_string()),
         max_body_bytes: 16 * 1024 * 1024,
         max_connections: 16,
+        mail: None,
+        mail_worker: hub::mail::WorkerSettings::default(),
     };
     let application = Application::build(config).await.expect("the server failed to start");
     let port = application.port();

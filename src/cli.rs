@@ -8,9 +8,13 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{database_url_or_default, ServeConfig};
+use crate::domain::audit::{Actor, ChangeContext};
+use crate::mail::{MailTransportConfig, SmtpConfig, SmtpSecurity, WorkerSettings, DEFAULT_SMTP_TIMEOUT};
+use crate::service::invitations::{self, InvitationSettings, InviteRequest, Inviter};
+use crate::service::sessions;
 use crate::service::tokens::{self, Bootstrap};
 use crate::startup::{shutdown_signal, Application};
-use crate::storage::{organizations, tokens as token_store, Store};
+use crate::storage::{organizations, tokens as token_store, users, Store};
 use crate::telemetry::{self, LogFormat};
 
 /// Hub: the identity service of the suite, with a SCIM 2.0 provisioning server.
@@ -50,6 +54,46 @@ enum Command {
     /// Manage SCIM bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage Hub session tokens for the admin API.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Invite a person by email; a running `hub serve` on the same database sends the mail.
+    Invite {
+        /// The organization's name.
+        #[arg(long)]
+        org: String,
+        /// Platform role: Owner, Admin, Member or Viewer.
+        #[arg(long, default_value = "Member")]
+        role: String,
+        /// Product keys to grant, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        products: Vec<String>,
+        /// Display name of the person.
+        #[arg(long)]
+        name: Option<String>,
+        /// Base URL of the registration link, such as https://hub.example.com.
+        #[arg(long, env = "HUB_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        public_url: String,
+        /// The address to invite.
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionCommand {
+    /// Create a session for a user and print its token once (for operators and tests until
+    /// sign-in through the identity provider exists).
+    Create {
+        /// The organization's name.
+        #[arg(long)]
+        org: String,
+        /// The user's userName.
+        #[arg(long)]
+        user: String,
+        /// Session lifetime in minutes.
+        #[arg(long, default_value_t = 480)]
+        ttl_minutes: i64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +118,59 @@ struct ServeArgs {
     /// Maximum number of database connections.
     #[arg(long, env = "HUB_MAX_DB_CONNECTIONS", default_value_t = 16)]
     max_db_connections: u32,
+
+    #[command(flatten)]
+    mail: MailArgs,
+}
+
+/// Where invitation mail goes: an outbox folder by default, or an SMTP server.
+#[derive(Debug, Args)]
+struct MailArgs {
+    /// SMTP server host. Without it, mail is written as .eml files to DATA_DIR/outbox.
+    #[arg(long, env = "HUB_SMTP_HOST")]
+    smtp_host: Option<String>,
+
+    /// SMTP server port. Default: 587 with starttls, 465 with tls, 25 with none.
+    #[arg(long, env = "HUB_SMTP_PORT")]
+    smtp_port: Option<u16>,
+
+    /// SMTP user name, when the server requires authentication.
+    #[arg(long, env = "HUB_SMTP_USERNAME")]
+    smtp_username: Option<String>,
+
+    /// Connection security: none, starttls or tls. The password is read from
+    /// HUB_SMTP_PASSWORD only, so it stays out of process listings.
+    #[arg(long, env = "HUB_SMTP_SECURITY", default_value = "starttls", value_parser = ["none", "starttls", "tls"])]
+    smtp_security: String,
+
+    /// The From address of Hub's mail, such as "Hub <hub@example.com>".
+    #[arg(long, env = "HUB_MAIL_FROM", default_value = "Hub <hub@localhost>")]
+    mail_from: String,
+}
+
+impl MailArgs {
+    fn transport(&self, data_dir: &std::path::Path) -> MailTransportConfig {
+        let Some(host) = &self.smtp_host else {
+            return MailTransportConfig::Outbox {
+                dir: data_dir.join("outbox"),
+                from: self.mail_from.clone(),
+            };
+        };
+        let security = match self.smtp_security.as_str() {
+            "none" => SmtpSecurity::None,
+            "tls" => SmtpSecurity::Tls,
+            _ => SmtpSecurity::StartTls,
+        };
+        MailTransportConfig::Smtp(SmtpConfig {
+            host: host.clone(),
+            port: self.smtp_port.unwrap_or(security.default_port()),
+            username: self.smtp_username.clone(),
+            password: std::env::var("HUB_SMTP_PASSWORD").ok().filter(|password| !password.is_empty()),
+            security,
+            from: self.mail_from.clone(),
+            timeout: DEFAULT_SMTP_TIMEOUT,
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,10 +220,28 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(cli.storage, args).await,
         Command::Token(command) => token(cli.storage, command).await,
+        Command::Session(SessionCommand::Create { org, user, ttl_minutes }) => session_create(cli.storage, &org, &user, ttl_minutes).await,
+        Command::Invite {
+            org,
+            role,
+            products,
+            name,
+            public_url,
+            email,
+        } => {
+            let request = InviteRequest {
+                email,
+                display_name: name,
+                role: Some(role),
+                products,
+            };
+            invite(cli.storage, &org, request, &public_url).await
+        }
     }
 }
 
 async fn serve(storage: StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let storage_data_dir = storage.data_dir.clone();
     let config = ServeConfig {
         listen: args.listen,
         data_dir: storage.data_dir,
@@ -136,6 +251,8 @@ async fn serve(storage: StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         bootstrap_token: std::env::var("HUB_BOOTSTRAP_SCIM_TOKEN").ok().filter(|token| !token.is_empty()),
         max_body_bytes: args.max_body_bytes,
         max_connections: args.max_db_connections,
+        mail: Some(args.mail.transport(&storage_data_dir)),
+        mail_worker: WorkerSettings::default(),
     };
     if let Some(token) = &config.bootstrap_token {
         if token.chars().count() < MIN_RECOMMENDED_TOKEN_LENGTH {
@@ -237,4 +354,51 @@ async fn find_organization(store: &Store, storage: &StorageArgs, name: &str) -> 
 /// Names the database a command uses, without its password.
 fn describe_database(storage: &StorageArgs) -> String {
     crate::storage::redact_url(&database_url_or_default(storage.database_url.as_deref(), &storage.data_dir))
+}
+
+async fn session_create(storage: StorageArgs, org: &str, user_name: &str, ttl_minutes: i64) -> anyhow::Result<()> {
+    if ttl_minutes <= 0 {
+        anyhow::bail!("--ttl-minutes must be positive");
+    }
+    let store = open_store(&storage).await?;
+    let organization = find_organization(&store, &storage, org).await?;
+    let user = users::find_by_user_name(store.pool(), &organization.id, user_name)
+        .await?
+        .with_context(|| format!("no user with userName {user_name:?} in organization {org:?}"))?;
+    let keys = sessions::load_keys(&store).await?;
+    let token = sessions::create_session(&store, &keys, &user, chrono::Duration::minutes(ttl_minutes), crate::clock::now())
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot create the session: {error}"))?;
+    tracing::info!(org_id = %organization.id, user_id = %user.id, "session created");
+    println!("{token}");
+    store.close().await;
+    Ok(())
+}
+
+async fn invite(storage: StorageArgs, org: &str, request: InviteRequest, public_url: &str) -> anyhow::Result<()> {
+    let store = open_store(&storage).await?;
+    let organization = find_organization(&store, &storage, org).await?;
+    let context = ChangeContext {
+        actor: Actor::System,
+        request_id: format!("cli-{}", uuid::Uuid::new_v4()),
+    };
+    let inviter = Inviter {
+        actor: Actor::System,
+        display_name: format!("The {} administrators", organization.name),
+    };
+    let settings = InvitationSettings {
+        public_base: public_url.to_string(),
+        clock: std::sync::Arc::new(crate::clock::SystemClock),
+    };
+    let outcome = invitations::invite(&store, &organization, &context, &inviter, &request, &settings)
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    println!(
+        "Invited {} (user id {}); the link expires {}. A running `hub serve` on this database sends the mail.",
+        request.email,
+        outcome.user.id,
+        crate::clock::format(outcome.invitation.expires_at)
+    );
+    store.close().await;
+    Ok(())
 }

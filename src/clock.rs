@@ -19,3 +19,48 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
         .ok()
         .map(|time| time.with_timezone(&Utc))
 }
+
+/// A source of the current time, so tests can move time forward (invitation expiry).
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock, truncated to milliseconds.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        now()
+    }
+}
+
+/// A clock that tests set and advance by hand.
+#[derive(Debug)]
+pub struct ManualClock {
+    current: std::sync::Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        ManualClock {
+            current: std::sync::Mutex::new(start),
+        }
+    }
+
+    /// Moves the clock forward by `duration`.
+    pub fn advance(&self, duration: chrono::Duration) {
+        if let Ok(mut current) = self.current.lock() {
+            *current += duration;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        match self.current.lock() {
+            Ok(current) => *current,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+}

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::mail::{MailTransportConfig, WorkerSettings};
+
 /// Everything `hub serve` needs to start.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -22,12 +24,31 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Maximum database connections in the pool.
     pub max_connections: u32,
+    /// How invitation mail leaves Hub; `None` writes `.eml` files to `DATA_DIR/outbox`.
+    pub mail: Option<MailTransportConfig>,
+    /// Polling and retry timing of the mail queue worker.
+    pub mail_worker: WorkerSettings,
 }
 
 impl ServeConfig {
     /// The database URL, defaulting to a SQLite file in the data folder.
     pub fn effective_database_url(&self) -> String {
         database_url_or_default(self.database_url.as_deref(), &self.data_dir)
+    }
+
+    /// The mail transport, defaulting to the outbox folder in the data folder.
+    pub fn effective_mail(&self) -> MailTransportConfig {
+        self.mail
+            .clone()
+            .unwrap_or_else(|| MailTransportConfig::outbox(self.data_dir.join("outbox")))
+    }
+
+    /// The base URL of links Hub sends (registration links).
+    pub fn public_base(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}"),
+        }
     }
 }
 

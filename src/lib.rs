@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod mail;
 pub mod scim;
 pub mod service;
 pub mod startup;

@@ -1,4 +1,5 @@
-//! Building and running the server: storage, bootstrap, router, listener and shutdown.
+//! Building and running the server: storage, bootstrap, keys, mail worker, router, listener and
+//! shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -6,8 +7,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
 use crate::http::{router, AppState, HttpSettings};
+use crate::mail::{spawn_mail_worker, Mailer, MailWorker};
+use crate::service::sessions::load_keys;
 use crate::service::tokens::{bootstrap, Bootstrap};
 use crate::storage::{redact_url, Store};
 
@@ -17,12 +21,18 @@ pub struct Application {
     state: AppState,
     port: u16,
     bootstrap: Bootstrap,
+    mail_worker: MailWorker,
 }
 
 impl Application {
     /// Opens storage (running migrations), creates the bootstrap organization when the
-    /// database is empty, and binds the listener.
+    /// database is empty, starts the mail worker and binds the listener.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Application> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the server with another clock, for tests that move time forward.
+    pub async fn build_with_clock(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
         let database_url = config.effective_database_url();
@@ -32,23 +42,34 @@ impl Application {
         let bootstrap = bootstrap(&store, &config.bootstrap_org, config.bootstrap_token.as_deref())
             .await
             .context("cannot create the bootstrap organization")?;
+        let session_keys = load_keys(&store).await.context("cannot load the session signing key")?;
+
+        let mail = config.effective_mail();
+        let mailer = Mailer::new(mail.clone()).context("invalid mail configuration")?;
+        let mail_worker = spawn_mail_worker(store.clone(), Arc::new(mailer), config.mail_worker.clone());
+        tracing::info!(transport = %describe_mail(&mail), "mail worker started");
 
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}; choose another address with --listen or HUB_LISTEN", config.listen))?;
-        let port = listener.local_addr()?.port();
+        let bound = listener.local_addr()?;
         let state = AppState {
             store,
             settings: Arc::new(HttpSettings {
                 public_url: config.public_url.clone(),
                 max_body_bytes: config.max_body_bytes,
             }),
+            clock,
+            session_keys,
+            public_base: config.public_base(bound),
+            mail_notifier: Some(mail_worker.notifier()),
         };
         Ok(Application {
             listener,
             state,
-            port,
+            port: bound.port(),
             bootstrap,
+            mail_worker,
         })
     }
 
@@ -60,12 +81,18 @@ impl Application {
         &self.state.store
     }
 
+    /// The shared state, for tests and commands that call services directly.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// What the bootstrap did; holds the new token when one was generated.
     pub fn bootstrap(&self) -> &Bootstrap {
         &self.bootstrap
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, lets in-flight requests finish, then stops the mail
+    /// worker after the mail it is sending.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let address = self.listener.local_addr()?;
         tracing::info!(%address, "hub listening");
@@ -74,9 +101,17 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("server failed")?;
+        self.mail_worker.shutdown().await;
         store.close().await;
         tracing::info!("hub stopped");
         Ok(())
+    }
+}
+
+fn describe_mail(mail: &crate::mail::MailTransportConfig) -> String {
+    match mail {
+        crate::mail::MailTransportConfig::Outbox { dir, .. } => format!("outbox folder {}", dir.display()),
+        crate::mail::MailTransportConfig::Smtp(smtp) => format!("SMTP {}:{}", smtp.host, smtp.port),
     }
 }
 

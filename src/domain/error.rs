@@ -10,6 +10,13 @@ pub enum DomainError {
     /// Rule 2: an organization keeps at least one Owner who is not Deactivated.
     #[error("{0}")]
     LastOwner(String),
+    /// Rule 3: the actor's role does not allow the change.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The change does not fit the resource's current state (removing a user that is not
+    /// Deactivated).
+    #[error("{0}")]
+    Conflict(String),
     /// A value that no state of the organization would accept (an unknown role, product key or
     /// time zone).
     #[error("{0}")]

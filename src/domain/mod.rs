@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod error;
 pub mod group;
+pub mod invitation;
 pub mod rules;
 pub mod user;
 

@@ -133,6 +133,32 @@ impl Lifecycle {
         }
     }
 
+    /// Suspends the account, remembering the status to restore. Only Invited and Active
+    /// accounts can be suspended.
+    pub fn suspend(self) -> Result<Self, DomainError> {
+        match self.status {
+            Status::Invited | Status::Active => Ok(Lifecycle {
+                status: Status::Suspended,
+                previous_status: Some(self.status),
+            }),
+            Status::Suspended => Ok(self),
+            Status::Deactivated => Err(DomainError::InvalidValue(
+                "A deactivated user cannot be suspended; reactivate the user first.".to_string(),
+            )),
+        }
+    }
+
+    /// Lifts a suspension, restoring the status the account had before it.
+    pub fn lift_suspension(self) -> Result<Self, DomainError> {
+        match self.status {
+            Status::Suspended => Ok(Lifecycle::new(match self.previous_status {
+                Some(Status::Invited) => Status::Invited,
+                _ => Status::Active,
+            })),
+            other => Err(DomainError::InvalidValue(format!("The user is {other}, not Suspended."))),
+        }
+    }
+
     /// SCIM `active`: every status but Deactivated.
     pub fn is_active(self) -> bool {
         self.status != Status::Deactivated

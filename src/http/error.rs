@@ -44,6 +44,8 @@ fn domain_error(error: DomainError) -> ScimError {
             ScimError::conflict(detail)
         }
         DomainError::InvalidValue(detail) => ScimError::invalid_value(detail),
+        DomainError::Forbidden(detail) => ScimError::forbidden(detail),
+        DomainError::Conflict(detail) => ScimError::conflict(detail),
     }
 }
 

@@ -3,6 +3,7 @@
 //! Handlers are thin: they extract the request, call one service function and turn the result
 //! into a SCIM response.
 
+pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -19,7 +20,11 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
 
+use crate::clock::Clock;
+use crate::mail::MailNotifier;
 use crate::scim::ScimError;
+use crate::service::invitations::InvitationSettings;
+use crate::service::sessions::SessionKeys;
 use crate::storage::Store;
 use error::ApiError;
 
@@ -38,9 +43,28 @@ pub struct HttpSettings {
 pub struct AppState {
     pub store: Store,
     pub settings: Arc<HttpSettings>,
+    pub clock: Arc<dyn Clock>,
+    pub session_keys: Arc<SessionKeys>,
+    /// The base URL of registration links.
+    pub public_base: String,
+    /// Wakes the mail worker when an invitation was queued.
+    pub mail_notifier: Option<MailNotifier>,
 }
 
 impl AppState {
+    pub fn invitation_settings(&self) -> InvitationSettings {
+        InvitationSettings {
+            public_base: self.public_base.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    pub fn notify_mail_worker(&self) {
+        if let Some(notifier) = &self.mail_notifier {
+            notifier.notify();
+        }
+    }
+
     /// Returns the SCIM base URL for resource locations.
     pub fn scim_base_url(&self, headers: &HeaderMap) -> String {
         let root = match &self.settings.public_url {
@@ -101,7 +125,12 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/health", get(health))
+        .route(
+            "/register",
+            get(admin::registration::register_page).post(admin::registration::register_submit),
+        )
         .nest(SCIM_BASE_PATH, scim)
+        .nest(admin::ADMIN_BASE_PATH, admin::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(request_id::track_request))

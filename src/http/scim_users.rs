@@ -19,6 +19,7 @@ use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use crate::scim::user::etag;
 use crate::scim::{filter, ScimError, ScimType};
 use crate::service::groups;
+use crate::service::invitations::Inviter;
 use crate::service::users::{self, UserRecord};
 use crate::service::ServiceError;
 
@@ -97,7 +98,13 @@ pub async fn users_create(
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
     let context = change_context(&caller, &request_id);
-    let user = users::create(&state.store, &caller.0.organization, &context, &body).await?;
+    let inviter = Inviter {
+        actor: context.actor.clone(),
+        display_name: format!("{} (through the identity provider)", caller.0.organization.name),
+    };
+    let settings = state.invitation_settings();
+    let user = users::create(&state.store, &caller.0.organization, &context, &body, Some((&inviter, &settings))).await?;
+    state.notify_mail_worker();
     user_response(&state, &headers, &query, &user, StatusCode::CREATED)
 }
 

@@ -1,7 +1,10 @@
 //! Use cases: each opens what it needs from storage, applies SCIM and domain rules, writes the
 //! audit log, and commits, so a failed request changes nothing.
 
+pub mod admin_users;
 pub mod groups;
+pub mod invitations;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 

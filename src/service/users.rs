@@ -7,6 +7,7 @@
 use scim_v2::filter::{AttrExp, CompValue, CompareOp, Filter};
 use serde_json::{json, Map, Value};
 
+use super::invitations::{invite_provisioned_user, InvitationSettings, Inviter};
 use super::{ServiceError, ServiceResult};
 use crate::clock;
 use crate::domain::audit::{AuditRecord, ChangeContext};
@@ -60,8 +61,15 @@ fn not_found(id: &str) -> ServiceError {
     ScimError::not_found(format!("User {id:?} not found.")).into()
 }
 
-/// Creates a user from a POST body. New users are Invited until they register.
-pub async fn create(store: &Store, org: &Organization, context: &ChangeContext, body: &Value) -> ServiceResult<UserRecord> {
+/// Creates a user from a POST body. New users are Invited and get an invitation mail, unless
+/// the organization makes provisioned users Active directly.
+pub async fn create(
+    store: &Store,
+    org: &Organization,
+    context: &ChangeContext,
+    body: &Value,
+    invitation: Option<(&Inviter, &InvitationSettings)>,
+) -> ServiceResult<UserRecord> {
     let mut document = parse_body(&USER_RESOURCE, body)?;
     drop_empty_extensions(&USER_RESOURCE, &mut document);
     check_required(&USER_RESOURCE, &document)?;
@@ -83,6 +91,9 @@ pub async fn create(store: &Store, org: &Organization, context: &ChangeContext, 
         updated_at: now,
         removed_at: None,
     };
+    if org.scim_users_active {
+        user.lifecycle = Lifecycle::new(Status::Active);
+    }
     apply_input(&mut user, input, org, RoleSource::Body)?;
 
     let mut tx = store.begin_write(&org.id).await?;
@@ -92,6 +103,9 @@ pub async fn create(store: &Store, org: &Organization, context: &ChangeContext, 
     users::insert(&mut *tx.tx, &user).await?;
     check_owner_seats(&mut tx, &user.org_id, seats_before).await?;
     record(&mut tx, context, "user.created", None, Some(&user)).await?;
+    if let (Some((inviter, settings)), Status::Invited) = (invitation, user.lifecycle.status) {
+        invite_provisioned_user(&mut tx, org, &user, inviter, settings).await?;
+    }
     tx.commit().await?;
     tracing::info!(user_id = %user.id, org_id = %org.id, "user created");
     Ok(UserRecord {

@@ -34,6 +34,8 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
 /// A stored audit entry.
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
+    /// Position in the log; newer entries have larger values.
+    pub seq: i64,
     pub occurred_at: String,
     pub actor_type: String,
     pub actor_id: Option<String>,
@@ -52,16 +54,19 @@ pub async fn list_for_target<'e, E: Executor<'e, Database = Any>>(
     target_id: &str,
 ) -> StorageResult<Vec<AuditEntry>> {
     let rows = sqlx::query(
-        "SELECT occurred_at, actor_type, actor_id, request_id, action, target_type, target_id, before_value, after_value \
+        "SELECT seq, occurred_at, actor_type, actor_id, request_id, action, target_type, target_id, before_value, after_value \
          FROM audit_entries WHERE org_id = $1 AND target_id = $2 ORDER BY seq",
     )
     .bind(org_id)
     .bind(target_id)
     .fetch_all(executor)
     .await?;
-    rows.iter()
-        .map(|row| {
+    rows.iter().map(entry_from_row).collect()
+}
+
+fn entry_from_row(row: &sqlx::any::AnyRow) -> StorageResult<AuditEntry> {
             Ok(AuditEntry {
+                seq: row.try_get("seq")?,
                 occurred_at: row.try_get("occurred_at")?,
                 actor_type: row.try_get("actor_type")?,
                 actor_id: row.try_get("actor_id")?,
@@ -72,6 +77,59 @@ pub async fn list_for_target<'e, E: Executor<'e, Database = Any>>(
                 before: row.try_get("before_value")?,
                 after: row.try_get("after_value")?,
             })
-        })
-        .collect()
+}
+
+/// Filters for reading the audit log, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Entries about this user or group.
+    pub target_id: Option<String>,
+    /// Entries made by this actor (a user id or a SCIM token id).
+    pub actor_id: Option<String>,
+    /// Entries at or after this time (RFC 3339 text as stored).
+    pub from: Option<String>,
+    /// Entries before this time.
+    pub to: Option<String>,
+    /// Entries older than this position, for paging.
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+/// Lists an organization's entries, newest first.
+pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str, query: &AuditQuery) -> StorageResult<Vec<AuditEntry>> {
+    let mut conditions = vec!["org_id = $1".to_string()];
+    let mut values: Vec<String> = Vec::new();
+    let mut push = |condition: &str, value: &str, conditions: &mut Vec<String>| {
+        values.push(value.to_string());
+        conditions.push(condition.replace('?', &format!("${}", values.len() + 1)));
+    };
+    if let Some(target) = &query.target_id {
+        push("target_id = ?", target, &mut conditions);
+    }
+    if let Some(actor) = &query.actor_id {
+        push("actor_id = ?", actor, &mut conditions);
+    }
+    if let Some(from) = &query.from {
+        push("occurred_at >= ?", from, &mut conditions);
+    }
+    if let Some(to) = &query.to {
+        push("occurred_at < ?", to, &mut conditions);
+    }
+    let seq_placeholder = values.len() + 2;
+    let limit_placeholder = seq_placeholder + 1;
+    let sql = format!(
+        "SELECT seq, occurred_at, actor_type, actor_id, request_id, action, target_type, target_id, before_value, after_value \
+         FROM audit_entries WHERE {} AND seq < ${seq_placeholder} ORDER BY seq DESC LIMIT ${limit_placeholder}",
+        conditions.join(" AND ")
+    );
+    let mut statement = sqlx::query(&sql).bind(org_id);
+    for value in &values {
+        statement = statement.bind(value);
+    }
+    let rows = statement
+        .bind(query.before_seq.unwrap_or(i64::MAX))
+        .bind(query.limit)
+        .fetch_all(executor)
+        .await?;
+    rows.iter().map(entry_from_row).collect()
 }

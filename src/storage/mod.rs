@@ -11,7 +11,10 @@
 
 pub mod audit;
 pub mod groups;
+pub mod invitations;
+pub mod mail_queue;
 pub mod organizations;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 

@@ -14,18 +14,22 @@ pub struct Organization {
     pub verified_domains: Vec<String>,
     /// Product keys that users of the organization can be granted.
     pub products: Vec<String>,
+    /// Whether users created over SCIM start Active instead of Invited (no invitation mail).
+    pub scim_users_active: bool,
 }
 
-const COLUMNS: &str = "id, name, verified_domains, products";
+const COLUMNS: &str = "id, name, verified_domains, products, scim_users_active";
 
 fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<Organization> {
     let verified_domains: String = row.try_get("verified_domains")?;
     let products: String = row.try_get("products")?;
+    let scim_users_active: i64 = row.try_get("scim_users_active")?;
     Ok(Organization {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         verified_domains: parse_json(&verified_domains, "organizations.verified_domains")?,
         products: parse_json(&products, "organizations.products")?,
+        scim_users_active: scim_users_active != 0,
     })
 }
 
@@ -43,6 +47,7 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(executor: E, name: &str
         name: name.to_string(),
         verified_domains: Vec::new(),
         products: default_products(),
+        scim_users_active: false,
     })
 }
 
@@ -72,4 +77,18 @@ pub async fn count<'e, E: Executor<'e, Database = Any>>(executor: E) -> StorageR
         .fetch_one(executor)
         .await?;
     Ok(row.try_get("total")?)
+}
+
+/// Updates the organization's settings.
+pub async fn update_settings<'e, E: Executor<'e, Database = Any>>(executor: E, organization: &Organization) -> StorageResult<()> {
+    let verified_domains = serde_json::to_string(&organization.verified_domains).unwrap_or_else(|_| "[]".to_string());
+    let products = serde_json::to_string(&organization.products).unwrap_or_else(|_| "[]".to_string());
+    sqlx::query("UPDATE organizations SET verified_domains = $1, products = $2, scim_users_active = $3 WHERE id = $4")
+        .bind(verified_domains)
+        .bind(products)
+        .bind(i64::from(organization.scim_users_active))
+        .bind(&organization.id)
+        .execute(executor)
+        .await?;
+    Ok(())
 }

@@ -34,6 +34,12 @@ pub struct TestApp {
     pub store: Store,
     pub backend: Backend,
     pub database_url: String,
+    /// The server root, such as http://127.0.0.1:PORT.
+    pub base_url: String,
+    /// The server's clock; tests move it forward to expire invitations and sessions.
+    pub clock: std::sync::Arc<hub::clock::ManualClock>,
+    pub session_keys: std::sync::Arc<hub::service::sessions::SessionKeys>,
+    pub data_dir: std::path::PathBuf,
     _data_dir: tempfile::TempDir,
 }
 
@@ -91,12 +97,22 @@ pub async fn start_server(backend: Backend, database_url: String, data_dir: temp
         bootstrap_token: Some(BOOTSTRAP_TOKEN.to_string()),
         max_body_bytes: 1_048_576,
         max_connections: 8,
+        mail: None,
+        mail_worker: hub::mail::WorkerSettings::default(),
     };
-    let application = Application::build(config).await.expect("the server failed to start");
+    let clock = std::sync::Arc::new(hub::clock::ManualClock::new(hub::clock::now()));
+    let application = Application::build_with_clock(config, clock.clone())
+        .await
+        .expect("the server failed to start");
     let port = application.port();
     let store = application.store().clone();
+    let session_keys = application.state().session_keys.clone();
     tokio::spawn(application.run_until_stopped(std::future::pending()));
     TestApp {
+        base_url: format!("http://127.0.0.1:{port}"),
+        clock,
+        session_keys,
+        data_dir: data_dir.path().to_path_buf(),
         scim_url: format!("http://127.0.0.1:{port}/scim/v2"),
         token: BOOTSTRAP_TOKEN.to_string(),
         client: reqwest::Client::new(),
@@ -326,5 +342,70 @@ impl TestApp {
         hub::storage::audit::list_for_target(self.store.pool(), &org_id, user_id)
             .await
             .expect("cannot read the audit log")
+    }
+}
+
+/// The bootstrap organization of a test server.
+pub async fn default_organization(app: &TestApp) -> hub::storage::organizations::Organization {
+    hub::storage::organizations::find_by_name(app.store.pool(), "default")
+        .await
+        .expect("cannot read organizations")
+        .expect("no default organization")
+}
+
+impl TestApp {
+    /// Sets a user's status directly in storage, as registration or sign-in would.
+    pub async fn set_status(&self, user_id: &str, status: hub::domain::user::Status) {
+        let org = default_organization(self).await;
+        let mut user = hub::storage::users::get(self.store.pool(), &org.id, user_id)
+            .await
+            .expect("cannot read user")
+            .expect("no such user");
+        user.lifecycle = hub::domain::user::Lifecycle::new(status);
+        hub::storage::users::update(self.store.pool(), &user).await.expect("cannot update user");
+    }
+
+    /// Creates an Active user with a role and returns its id and a session token for it.
+    pub async fn signed_in_user(&self, user_name: &str, role: &str) -> (String, String) {
+        let created = self.create_user_with_role(user_name, role).await;
+        let id = created["id"].as_str().expect("no id").to_string();
+        self.set_status(&id, hub::domain::user::Status::Active).await;
+        let token = self.session_token(&id).await;
+        (id, token)
+    }
+
+    /// Creates a session for an existing user and returns its token.
+    pub async fn session_token(&self, user_id: &str) -> String {
+        use hub::clock::Clock;
+        let org = default_organization(self).await;
+        let user = hub::storage::users::get(self.store.pool(), &org.id, user_id)
+            .await
+            .expect("cannot read user")
+            .expect("no such user");
+        hub::service::sessions::create_session(
+            &self.store,
+            &self.session_keys,
+            &user,
+            chrono::Duration::days(30),
+            self.clock.now(),
+        )
+        .await
+        .expect("cannot create a session")
+    }
+
+    /// An admin API request (path relative to /api/v1) with a session token.
+    pub fn admin(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}/api/v1{path}", self.base_url))
+            .bearer_auth(token)
+    }
+
+    /// Sends an admin API request with an optional JSON body; returns status and JSON.
+    pub async fn admin_json(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.admin(method, path, token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        status_and_json(request.send().await.expect("request failed")).await
     }
 }

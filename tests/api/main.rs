@@ -15,6 +15,7 @@ mod groups;
 mod isolation;
 mod lifecycle;
 mod lists;
+mod mail;
 mod okta;
 mod owner_rules;
 mod patch_forms;

@@ -1,0 +1,81 @@
+//! Registration through an invitation link: `POST /api/v1/registrations` for programs, and
+//! `/register` for people who follow the link from the mail.
+
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+
+use super::error::AdminError;
+use super::views::user_view;
+use crate::http::request_id::RequestId;
+use crate::http::AppState;
+use crate::service::invitations;
+
+/// The link token, from a JSON body, a form or the query string.
+#[derive(Debug, serde::Deserialize)]
+pub struct TokenBody {
+    pub token: String,
+}
+
+/// POST /api/v1/registrations: registers the invited user; the link token is the credential.
+pub async fn registrations_create(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    Json(body): Json<TokenBody>,
+) -> Result<(StatusCode, Json<Value>), AdminError> {
+    let (record, organization) = invitations::register(&state.store, &body.token, &request_id.0, state.clock.as_ref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"user": user_view(&record.user, &record.memberships), "organization": {"id": organization.id, "name": organization.name}})),
+    ))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body style=\"font-family: sans-serif; max-width: 36em; margin: 3em auto\"><h1>{title}</h1>{body}</body></html>",
+        title = escape(title)
+    ))
+}
+
+/// GET /register?token=...: a page with a button that completes the registration.
+pub async fn register_page(Query(query): Query<TokenBody>) -> Html<String> {
+    page(
+        "Join your organization on Hub",
+        &format!(
+            "<p>Complete your registration to activate your account.</p>\
+             <form method=\"post\" action=\"/register\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+             <button type=\"submit\">Complete registration</button></form>",
+            escape(&query.token)
+        ),
+    )
+}
+
+/// POST /register: completes the registration from the page's form.
+pub async fn register_submit(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    Form(body): Form<TokenBody>,
+) -> Response {
+    match invitations::register(&state.store, &body.token, &request_id.0, state.clock.as_ref()).await {
+        Ok((record, organization)) => page(
+            "Registration complete",
+            &format!(
+                "<p>Welcome, {}. Your account in {} is active.</p>",
+                escape(record.user.display_name().or(record.user.user_name()).unwrap_or_default()),
+                escape(&organization.name)
+            ),
+        )
+        .into_response(),
+        Err(error) => {
+            let error = AdminError::from(error);
+            (error.status, page("Registration failed", &format!("<p>{}</p>", escape(&error.message)))).into_response()
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! `/api/v1/scim-tokens`: SCIM bearer tokens of the organization.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::auth::AdminCaller;
+use super::error::AdminError;
+use crate::domain::audit::AuditRecord;
+use crate::http::AppState;
+use crate::service::admin_users::require_manage_users;
+use crate::service::tokens::{generate_token, store_token};
+use crate::storage::{audit, tokens};
+
+/// GET /api/v1/scim-tokens: ids, names and dates, never the tokens.
+pub async fn tokens_list(State(state): State<AppState>, caller: AdminCaller) -> Result<Json<Value>, AdminError> {
+    require_manage_users(&caller.identity)?;
+    let stored = tokens::list(state.store.pool(), &caller.identity.organization.id).await?;
+    let items: Vec<Value> = stored
+        .iter()
+        .map(|token| json!({"id": token.id, "name": token.name, "createdAt": token.created_at, "revokedAt": token.revoked_at}))
+        .collect();
+    Ok(Json(json!({"tokens": items})))
+}
+
+/// The body of a token creation.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    pub name: String,
+}
+
+/// POST /api/v1/scim-tokens: the new token is in this response only.
+pub async fn tokens_create(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Json(body): Json<CreateBody>,
+) -> Result<(StatusCode, Json<Value>), AdminError> {
+    require_manage_users(&caller.identity)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(AdminError::bad_request("name must have 1 to 100 characters."));
+    }
+    let org_id = caller.identity.organization.id.clone();
+    let token = generate_token();
+    let id = store_token(&state.store, &org_id, name, &token).await?;
+    let record = AuditRecord {
+        action: "scim_token.created",
+        target_type: "scim_token",
+        target_id: id.clone(),
+        before: None,
+        after: Some(json!({"name": name})),
+    };
+    audit::insert(state.store.pool(), &org_id, &caller.context(), &record).await?;
+    tracing::info!(token_id = %id, org_id = %org_id, "SCIM token created");
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "name": name, "token": token}))))
+}
+
+/// DELETE /api/v1/scim-tokens/{id}: revokes a token of the organization.
+pub async fn tokens_revoke(State(state): State<AppState>, caller: AdminCaller, Path(id): Path<String>) -> Result<StatusCode, AdminError> {
+    require_manage_users(&caller.identity)?;
+    let org_id = caller.identity.organization.id.clone();
+    let owned = tokens::list(state.store.pool(), &org_id).await?.into_iter().any(|token| token.id == id && token.revoked_at.is_none());
+    if !owned || !tokens::revoke(state.store.pool(), &id).await? {
+        return Err(AdminError::not_found("No live SCIM token of this organization has that id."));
+    }
+    let record = AuditRecord {
+        action: "scim_token.revoked",
+        target_type: "scim_token",
+        target_id: id.clone(),
+        before: None,
+        after: None,
+    };
+    audit::insert(state.store.pool(), &org_id, &caller.context(), &record).await?;
+    tracing::info!(token_id = %id, org_id = %org_id, "SCIM token revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
