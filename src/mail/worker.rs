@@ -7,9 +7,9 @@
 //!
 //! Several server instances may run a worker on one database. Before sending, a worker claims
 //! the mail with [`mail_queue::claim`], which succeeds for one worker only, and the claim
-//! holds for a lease of twice [`WorkerSettings::send_timeout`]. A worker that stops during a
-//! send leaves the mail to be retried after the lease, so a mail can go out twice but is never
-//! lost.
+//! holds for a lease of twice [`WorkerSettings::send_timeout`]. When a worker stops during a
+//! send, another attempt starts after the lease, so a crash can send a mail twice but does not
+//! lose it.
 
 use std::sync::Arc;
 use std::time::Duration;

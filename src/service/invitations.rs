@@ -105,7 +105,8 @@ async fn send_invitation(
     invitations::insert(&mut *tx.tx, &invitation, &hash_token(&token)).await?;
     let link = format!("{}/register?token={token}", settings.public_base.trim_end_matches('/'));
     let mail = invitation_mail(email, &organization.name, &inviter.display_name, &link, invitation.expires_at);
-    let mail_id = mail_queue::enqueue(&mut *tx.tx, &organization.id, Some(&invitation.id), &mail, now).await?;
+    // The queue is scheduled on the system clock, which the mail worker runs on.
+    let mail_id = mail_queue::enqueue(&mut *tx.tx, &organization.id, Some(&invitation.id), &mail, crate::clock::now()).await?;
     Ok((invitation, mail_id))
 }
 

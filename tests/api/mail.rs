@@ -237,6 +237,28 @@ async fn mail_id_must_be_file_name_safe() {
 }
 
 #[tokio::test]
+async fn smtp_tls_never_falls_back_to_plain() {
+    let sink = SmtpSink::start(0).await;
+
+    for security in [SmtpSecurity::StartTls, SmtpSecurity::Tls] {
+        let config = SmtpConfig {
+            security,
+            timeout: Duration::from_secs(2),
+            ..smtp_config(sink.port)
+        };
+        let mailer = Mailer::new(MailTransportConfig::Smtp(config)).expect("cannot build the SMTP mailer");
+
+        let error = mailer
+            .send(&sample_invitation("ada@example.com"))
+            .await
+            .expect_err(&format!("{security:?}: sending to a plain-text server succeeded"));
+        assert!(matches!(error, MailError::Smtp(_)), "{security:?}: unexpected error {error}");
+        assert!(!error.is_permanent(), "{security:?}: a transport error counts as permanent");
+    }
+    assert!(sink.messages().is_empty(), "a message was sent without TLS");
+}
+
+#[tokio::test]
 async fn smtp_debug_hides_password() {
     let config = SmtpConfig {
         username: Some("hub".to_string()),
@@ -418,8 +440,28 @@ async fn worker_sends_mail_queued_before_start(app: TestApp) {
     assert_eq!(sink.messages().len(), 1);
 }
 
+async fn shutdown_finishes_mail_in_progress(app: TestApp) {
+    let sink = SmtpSink::start_with_data_delay(0, Duration::from_millis(500)).await;
+    let worker = spawn_mail_worker(app.store.clone(), smtp_mailer(sink.port), fast_settings(5));
+    let id = queue_invitation(&app, "invitation-slow", "ada@example.com").await;
+    worker.notify();
+
+    // The sink stores the message before its delayed reply, so the send is still in progress.
+    let received = sink.wait_for_messages(1).await;
+    assert_eq!(received.len(), 1, "the send did not start");
+    worker.shutdown().await;
+
+    let mail = mail_queue::find(app.store.pool(), &id)
+        .await
+        .expect("cannot read the mail queue")
+        .expect("the queued mail is missing");
+    assert_eq!(mail.status, MailStatus::Sent, "shutdown returned before recording the send: {mail:?}");
+    assert_eq!(mail.attempts, 1);
+}
+
 crate::both_backends!(
     queued_mail_retried_until_server_listens,
+    shutdown_finishes_mail_in_progress,
     mail_failing_on_every_attempt_ends_failed,
     invalid_recipient_fails_at_once,
     two_workers_send_each_mail_once,
@@ -453,6 +495,12 @@ const SMTP_MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
 impl SmtpSink {
     /// Starts the server on `port`, or on a free port for 0.
     async fn start(port: u16) -> SmtpSink {
+        SmtpSink::start_with_data_delay(port, Duration::ZERO).await
+    }
+
+    /// Starts the server, which waits `data_delay` after storing each message before it replies
+    /// to the end of DATA.
+    async fn start_with_data_delay(port: u16, data_delay: Duration) -> SmtpSink {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap_or_else(|error| panic!("cannot listen on 127.0.0.1:{port}: {error}"));
@@ -464,7 +512,7 @@ impl SmtpSink {
             let mut sessions = tokio::task::JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else { return };
-                sessions.spawn(serve_smtp_session(stream, task_messages.clone()));
+                sessions.spawn(serve_smtp_session(stream, task_messages.clone(), data_delay));
                 while sessions.try_join_next().is_some() {}
             }
         });
@@ -491,7 +539,11 @@ impl Drop for SmtpSink {
     }
 }
 
-async fn serve_smtp_session(stream: tokio::net::TcpStream, messages: Arc<Mutex<Vec<ReceivedMessage>>>) -> std::io::Result<()> {
+async fn serve_smtp_session(
+    stream: tokio::net::TcpStream,
+    messages: Arc<Mutex<Vec<ReceivedMessage>>>,
+    data_delay: Duration,
+) -> std::io::Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
     let (reader, mut writer) = stream.into_split();
@@ -533,6 +585,7 @@ async fn serve_smtp_session(stream: tokio::net::TcpStream, messages: Arc<Mutex<V
                     recipients: std::mem::take(&mut recipients),
                     data,
                 });
+                tokio::time::sleep(data_delay).await;
                 b"250 OK queued\r\n"
             }
             "QUIT" => {

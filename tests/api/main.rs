@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod admin;
 mod audit;
 mod discovery;
 mod entra;
