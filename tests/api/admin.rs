@@ -438,7 +438,26 @@ async fn openapi_matches_routes(app: TestApp) {
     }
 }
 
+async fn organization_settings_owner_only(app: TestApp) {
+    let (_, owner) = app.signed_in_user("owner@example.com", "Owner").await;
+    let (_, admin) = app.signed_in_user("admin@example.com", "Admin").await;
+
+    let (admin_status, _) = app.admin_json(Method::PATCH, "/organization", &admin, Some(json!({"scimUsersActive": true}))).await;
+    let (status, settings) = app
+        .admin_json(Method::PATCH, "/organization", &owner, Some(json!({"scimUsersActive": true, "verifiedDomains": ["Example.com"]})))
+        .await;
+    let (bad_status, _) = app.admin_json(Method::PATCH, "/organization", &owner, Some(json!({"verifiedDomains": ["not a domain"]}))).await;
+    let provisioned = app.create_user("direct@example.com", json!({})).await;
+
+    assert_eq!(admin_status, 403);
+    assert_eq!(status, 200, "body: {settings}");
+    assert_eq!(settings["verifiedDomains"], json!(["example.com"]));
+    assert_eq!(bad_status, 400);
+    assert_eq!(provisioned[HUB_USER]["status"], json!("Active"), "provisioned users start Active: {provisioned}");
+}
+
 both_backends!(
+    organization_settings_owner_only,
     invitation_registers_user,
     invitation_link_expires_after_seven_days,
     resend_replaces_old_link,

@@ -78,16 +78,35 @@ pub async fn create_postgres_database(admin_url: &str) -> String {
 
 /// Starts a server for one test; `None` when the backend is not available here.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with_mail(backend, None, hub::mail::WorkerSettings::default()).await
+}
+
+/// Starts a server that sends mail through `mail` (the outbox folder when `None`).
+pub async fn spawn_app_with_mail(
+    backend: Backend,
+    mail: Option<hub::mail::MailTransportConfig>,
+    mail_worker: hub::mail::WorkerSettings,
+) -> Option<TestApp> {
     let data_dir = tempfile::tempdir().expect("cannot create a temp folder");
     let database_url = match backend {
         Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("hub.db").display()),
         Backend::Postgres => create_postgres_database(&postgres_admin_url()?).await,
     };
-    Some(start_server(backend, database_url, data_dir).await)
+    Some(start_server_with_mail(backend, database_url, data_dir, mail, mail_worker).await)
 }
 
 /// Starts a server on an existing database (for restarts).
 pub async fn start_server(backend: Backend, database_url: String, data_dir: tempfile::TempDir) -> TestApp {
+    start_server_with_mail(backend, database_url, data_dir, None, hub::mail::WorkerSettings::default()).await
+}
+
+async fn start_server_with_mail(
+    backend: Backend,
+    database_url: String,
+    data_dir: tempfile::TempDir,
+    mail: Option<hub::mail::MailTransportConfig>,
+    mail_worker: hub::mail::WorkerSettings,
+) -> TestApp {
     let config = ServeConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.path().to_path_buf(),
@@ -97,8 +116,8 @@ pub async fn start_server(backend: Backend, database_url: String, data_dir: temp
         bootstrap_token: Some(BOOTSTRAP_TOKEN.to_string()),
         max_body_bytes: 1_048_576,
         max_connections: 8,
-        mail: None,
-        mail_worker: hub::mail::WorkerSettings::default(),
+        mail,
+        mail_worker,
     };
     let clock = std::sync::Arc::new(hub::clock::ManualClock::new(hub::clock::now()));
     let application = Application::build_with_clock(config, clock.clone())

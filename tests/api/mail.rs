@@ -15,7 +15,7 @@ use hub::mail::{
 use hub::storage::mail_queue::{self, MailStatus, QueuedMail};
 use hub::storage::Store;
 
-use crate::helpers::TestApp;
+use crate::helpers::{spawn_app_with_mail, Backend, TestApp};
 
 const LINK: &str = "https://hub.example.com/register?token=tok_3f9a&org=acme";
 
@@ -467,6 +467,50 @@ crate::both_backends!(
     two_workers_send_each_mail_once,
     worker_sends_mail_queued_before_start,
 );
+
+async fn invitation_delivered_over_smtp_after_outage(backend: Backend) {
+    let port = unused_port();
+    let mail = hub::mail::MailTransportConfig::Smtp(smtp_config(port));
+    let Some(app) = spawn_app_with_mail(backend, Some(mail), fast_settings(1000)).await else { return };
+    let (_, admin) = app.signed_in_user("admin@example.com", "Admin").await;
+
+    let body = serde_json::json!({"email": "ada@example.com", "displayName": "Ada", "role": "Member"});
+    let (status, created) = app.admin_json(reqwest::Method::POST, "/invitations", &admin, Some(body)).await;
+    assert_eq!(status, 201, "body: {created}");
+    let user_id = created["user"]["id"].as_str().unwrap().to_string();
+    let path = format!("/users/{user_id}/invitation");
+    let mut pending = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, state) = app.admin_json(reqwest::Method::GET, &path, &admin, None).await;
+        if state["delivery"]["attempts"].as_i64().unwrap_or(0) >= 2 {
+            pending = state;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(pending["delivery"]["status"], serde_json::json!("pending"), "state: {pending}");
+    assert!(pending["delivery"]["lastError"].is_string(), "state: {pending}");
+
+    let sink = SmtpSink::start(port).await;
+    let received = sink.wait_for_messages(2).await;
+    let to_ada: Vec<&ReceivedMessage> = received.iter().filter(|message| message.recipients.iter().any(|to| to.contains("ada@example.com"))).collect();
+    let (_, delivered) = app.admin_json(reqwest::Method::GET, &path, &admin, None).await;
+
+    assert_eq!(to_ada.len(), 1, "received: {received:?}");
+    let text = String::from_utf8_lossy(&to_ada[0].data).to_string();
+    assert!(text.contains("/register?token="), "no registration link: {text}");
+    assert_eq!(delivered["delivery"]["status"], serde_json::json!("sent"), "state: {delivered}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitation_delivered_over_smtp_after_outage_sqlite() {
+    invitation_delivered_over_smtp_after_outage(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitation_delivered_over_smtp_after_outage_postgres() {
+    invitation_delivered_over_smtp_after_outage(Backend::Postgres).await;
+}
 
 // A minimal SMTP server that accepts every message and keeps it in memory.
 

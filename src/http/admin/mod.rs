@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod invitations;
 pub mod openapi;
+pub mod organization;
 pub mod registration;
 pub mod tokens;
 pub mod users;
@@ -40,6 +41,10 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit::audit_list))
         .route("/scim-tokens", get(tokens::tokens_list).post(tokens::tokens_create))
         .route("/scim-tokens/{id}", axum::routing::delete(tokens::tokens_revoke))
+        .route(
+            "/organization",
+            get(organization::organization_get).patch(organization::organization_patch),
+        )
         .route("/openapi.json", get(openapi::openapi_get))
         .fallback(error::not_found)
 }

@@ -54,6 +54,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("get", "/scim-tokens", "List SCIM tokens (never the token values).", None),
     op("post", "/scim-tokens", "Create a SCIM token; the value is in this response only.", Some("TokenCreate")),
     op("delete", "/scim-tokens/{id}", "Revoke a SCIM token.", None),
+    op("get", "/organization", "Read the organization's settings.", None),
+    op("patch", "/organization", "Change verified domains, products and whether provisioned users start Active (Owners only).", Some("OrganizationSettings")),
     Operation {
         method: "get",
         path: "/openapi.json",
@@ -82,6 +84,9 @@ fn schemas() -> Value {
             "displayName": nullable_text, "givenName": nullable_text, "familyName": nullable_text, "title": nullable_text,
             "phone": nullable_text, "avatarUrl": nullable_text, "timezone": nullable_text, "preferredLanguage": nullable_text,
             "locale": nullable_text, "role": role, "products": products,
+        }},
+        "OrganizationSettings": {"type": "object", "additionalProperties": false, "properties": {
+            "verifiedDomains": {"type": "array", "items": {"type": "string"}}, "products": products, "scimUsersActive": {"type": "boolean"},
         }},
         "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {"status": {"type": "integer"}, "code": text, "message": text}}}},
     })
