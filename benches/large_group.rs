@@ -64,7 +64,7 @@ async fn start_server() -> (Client, tempfile::TempDir) {
         max_body_bytes: 16 * 1024 * 1024,
         max_connections: 16,
         mail: None,
-        mail_worker: hub::mail::WorkerSettings::default(),
+        mail_worker: Some(hub::mail::WorkerSettings::default()),
     };
     let application = Application::build(config).await.expect("the server failed to start");
     let port = application.port();

@@ -121,6 +121,11 @@ struct ServeArgs {
 
     #[command(flatten)]
     mail: MailArgs,
+
+    /// Run no mail worker in this process: invitation mail stays queued in the database for
+    /// another `hub serve` on the same database to send.
+    #[arg(long, env = "HUB_NO_MAIL_WORKER")]
+    no_mail_worker: bool,
 }
 
 /// Where invitation mail goes: an outbox folder by default, or an SMTP server.
@@ -197,6 +202,9 @@ enum TokenCommand {
     },
 }
 
+/// Longest session `hub session create` makes, in minutes (30 days).
+const MAX_SESSION_MINUTES: i64 = 30 * 24 * 60;
+
 /// Tokens shorter than this get a warning at start; generated tokens have 73 characters.
 const MIN_RECOMMENDED_TOKEN_LENGTH: usize = 32;
 
@@ -252,7 +260,7 @@ async fn serve(storage: StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         max_connections: args.max_db_connections,
         mail: Some(args.mail.transport(&storage_data_dir)),
-        mail_worker: WorkerSettings::default(),
+        mail_worker: (!args.no_mail_worker).then(WorkerSettings::default),
     };
     if let Some(token) = &config.bootstrap_token {
         if token.chars().count() < MIN_RECOMMENDED_TOKEN_LENGTH {
@@ -357,18 +365,36 @@ fn describe_database(storage: &StorageArgs) -> String {
 }
 
 async fn session_create(storage: StorageArgs, org: &str, user_name: &str, ttl_minutes: i64) -> anyhow::Result<()> {
-    if ttl_minutes <= 0 {
-        anyhow::bail!("--ttl-minutes must be positive");
+    if !(1..=MAX_SESSION_MINUTES).contains(&ttl_minutes) {
+        anyhow::bail!("--ttl-minutes must be between 1 and {MAX_SESSION_MINUTES} (30 days)");
     }
     let store = open_store(&storage).await?;
     let organization = find_organization(&store, &storage, org).await?;
     let user = users::find_by_user_name(store.pool(), &organization.id, user_name)
         .await?
         .with_context(|| format!("no user with userName {user_name:?} in organization {org:?}"))?;
+    if user.removed_at.is_some() || user.lifecycle.status != crate::domain::user::Status::Active {
+        anyhow::bail!(
+            "the user is {}, and only Active users have sessions; an invited user registers through the link in the invitation first",
+            user.lifecycle.status
+        );
+    }
     let keys = sessions::load_keys(&store).await?;
     let token = sessions::create_session(&store, &keys, &user, chrono::Duration::minutes(ttl_minutes), crate::clock::now())
         .await
         .map_err(|error| anyhow::anyhow!("cannot create the session: {error}"))?;
+    let record = crate::domain::audit::AuditRecord {
+        action: "session.created",
+        target_type: "user",
+        target_id: user.id.clone(),
+        before: None,
+        after: Some(serde_json::json!({"ttlMinutes": ttl_minutes, "origin": "hub session create"})),
+    };
+    let context = ChangeContext {
+        actor: Actor::System,
+        request_id: format!("cli-{}", uuid::Uuid::new_v4()),
+    };
+    crate::storage::audit::insert(store.pool(), &organization.id, &context, &record).await?;
     tracing::info!(org_id = %organization.id, user_id = %user.id, "session created");
     println!("{token}");
     store.close().await;

@@ -26,8 +26,9 @@ pub struct ServeConfig {
     pub max_connections: u32,
     /// How invitation mail leaves Hub; `None` writes `.eml` files to `DATA_DIR/outbox`.
     pub mail: Option<MailTransportConfig>,
-    /// Polling and retry timing of the mail queue worker.
-    pub mail_worker: WorkerSettings,
+    /// Polling and retry timing of the mail queue worker; `None` runs no worker in this
+    /// process, for instances that leave sending to another instance on the same database.
+    pub mail_worker: Option<WorkerSettings>,
 }
 
 impl ServeConfig {

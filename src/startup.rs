@@ -21,7 +21,7 @@ pub struct Application {
     state: AppState,
     port: u16,
     bootstrap: Bootstrap,
-    mail_worker: MailWorker,
+    mail_worker: Option<MailWorker>,
 }
 
 impl Application {
@@ -46,8 +46,16 @@ impl Application {
 
         let mail = config.effective_mail();
         let mailer = Mailer::new(mail.clone()).context("invalid mail configuration")?;
-        let mail_worker = spawn_mail_worker(store.clone(), Arc::new(mailer), config.mail_worker.clone());
-        tracing::info!(transport = %describe_mail(&mail), "mail worker started");
+        let mail_worker = match &config.mail_worker {
+            Some(settings) => {
+                tracing::info!(transport = %describe_mail(&mail), "mail delivery configured");
+                Some(spawn_mail_worker(store.clone(), Arc::new(mailer), settings.clone()))
+            }
+            None => {
+                tracing::info!("no mail worker in this process; another instance sends the queued mail");
+                None
+            }
+        };
 
         let listener = TcpListener::bind(config.listen)
             .await
@@ -62,7 +70,7 @@ impl Application {
             clock,
             session_keys,
             public_base: config.public_base(bound),
-            mail_notifier: Some(mail_worker.notifier()),
+            mail_notifier: mail_worker.as_ref().map(MailWorker::notifier),
         };
         Ok(Application {
             listener,
@@ -101,7 +109,9 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("server failed")?;
-        self.mail_worker.shutdown().await;
+        if let Some(worker) = self.mail_worker {
+            worker.shutdown().await;
+        }
         store.close().await;
         tracing::info!("hub stopped");
         Ok(())

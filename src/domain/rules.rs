@@ -36,9 +36,9 @@ fn owner_limit_error(before: &[OwnerSeat], newcomers: &[&OwnerSeat]) -> DomainEr
     let holders: Vec<String> = before.iter().map(|seat| format!("'{}'", seat.user_name)).collect();
     let new_names: Vec<String> = newcomers.iter().map(|seat| format!("'{}'", seat.user_name)).collect();
     DomainError::OwnerLimit(format!(
-        "Owner limit: an organization may have at most {MAX_OWNERS} Owners, and {} already hold the role, \
+        "Owner limit: an organization may have at most {MAX_OWNERS} Owners, and the role is already held by {}, \
          so {} cannot become an Owner. Demote or deactivate an Owner first, or assign Admin instead.",
-        if holders.is_empty() { "none".to_string() } else { holders.join(" and ") },
+        if holders.is_empty() { "no one".to_string() } else { holders.join(" and ") },
         new_names.join(" and ")
     ))
 }

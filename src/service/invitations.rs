@@ -1,8 +1,8 @@
 //! Invitations: creating invited users with a registration link, resending, and registering.
 //!
 //! The invitation mail is written to the durable mail queue in the same transaction as the user
-//! and the invitation, so an invitation is never lost when the mail server is down: the mail
-//! worker retries until the mail is delivered.
+//! and the invitation. An invitation is therefore never lost when the mail server is down,
+//! because the mail worker retries until the mail is delivered.
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use crate::scim::ScimError;
 use crate::storage::organizations::{self, Organization};
 use crate::storage::{audit, invitations, mail_queue, users, Store, StorageError, WriteTx};
 
-/// What invitations need from the running server.
+/// Settings that invitations take from the running server.
 #[derive(Debug, Clone)]
 pub struct InvitationSettings {
     /// The externally visible base URL that registration links start with.
@@ -31,7 +31,7 @@ pub struct InvitationSettings {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Who sends an invitation, for the mail and the audit log.
+/// The sender of an invitation, for the mail and the audit log.
 #[derive(Debug, Clone)]
 pub struct Inviter {
     pub actor: Actor,
@@ -110,8 +110,8 @@ async fn send_invitation(
     Ok((invitation, mail_id))
 }
 
-/// The address an invitation goes to: the primary email, else the first, else a userName that
-/// is an email address.
+/// Returns the address an invitation goes to: the primary email, else the first, else a
+/// userName that is an email address.
 pub fn invitation_address(user: &User) -> Option<String> {
     let emails = user.profile.get("emails").and_then(Value::as_array);
     let from_emails = emails.and_then(|emails| {

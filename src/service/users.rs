@@ -21,7 +21,7 @@ use crate::scim::schema::USER_RESOURCE;
 use crate::scim::user::{etag, patch_view, render, split_input, UserInput};
 use crate::scim::{filter, patch, ScimError};
 use crate::storage::organizations::Organization;
-use crate::storage::{audit, groups, users, Store, StorageError, WriteTx};
+use crate::storage::{audit, groups, sessions, users, Store, StorageError, WriteTx};
 
 /// A user with the group memberships that shape its effective access and its `groups`.
 #[derive(Debug, Clone)]
@@ -189,6 +189,7 @@ pub async fn delete(
     user.updated_at = now;
     users::update(&mut *tx.tx, &user).await?;
     groups::remove_user_everywhere(&mut *tx.tx, &user.id).await?;
+    sessions::revoke_for_user(&mut *tx.tx, &user.id, now).await?;
     check_owner_seats(&mut tx, &org.id, Some(seats_before)).await?;
     record(&mut tx, context, "user.removed", Some(&deactivated), Some(&user)).await?;
     tx.commit().await?;
@@ -249,6 +250,12 @@ async fn save_change(mut tx: WriteTx, context: &ChangeContext, before: &User, mu
     user.updated_at = clock::now();
     users::update(&mut *tx.tx, &user).await?;
     check_owner_seats(&mut tx, &user.org_id, seats_before).await?;
+    // Sessions end at once when the user can no longer sign in, and stay ended after a
+    // reactivation, which needs a new sign-in.
+    let can_sign_in = matches!(user.lifecycle.status, Status::Active | Status::Invited);
+    if before.lifecycle.status != user.lifecycle.status && !can_sign_in {
+        sessions::revoke_for_user(&mut *tx.tx, &user.id, user.updated_at).await?;
+    }
 
     let action = match (before.lifecycle.status, user.lifecycle.status) {
         (previous, Status::Deactivated) if previous != Status::Deactivated => "user.deactivated",

@@ -353,15 +353,19 @@ async fn group_grants_through_admin_api(app: TestApp) {
 }
 
 async fn scim_tokens_managed(app: TestApp) {
+    let (_, owner) = app.signed_in_user("owner@example.com", "Owner").await;
     let (_, admin) = app.signed_in_user("admin@example.com", "Admin").await;
 
-    let (status, created) = app.admin_json(Method::POST, "/scim-tokens", &admin, Some(json!({"name": "Okta"}))).await;
+    let (admin_status, refused) = app.admin_json(Method::POST, "/scim-tokens", &admin, Some(json!({"name": "Mine"}))).await;
+    let (status, created) = app.admin_json(Method::POST, "/scim-tokens", &owner, Some(json!({"name": "Okta"}))).await;
+    let admin = owner;
     let token = created["token"].as_str().unwrap().to_string();
     let works = app.client.get(format!("{}/Users", app.scim_url)).bearer_auth(&token).send().await.unwrap();
     let (_, listed) = app.admin_json(Method::GET, "/scim-tokens", &admin, None).await;
     let revoked = app.admin(Method::DELETE, &format!("/scim-tokens/{}", created["id"].as_str().unwrap()), &admin).send().await.unwrap();
     let after = app.client.get(format!("{}/Users", app.scim_url)).bearer_auth(&token).send().await.unwrap();
 
+    assert_eq!(admin_status, 403, "body: {refused}");
     assert_eq!(status, 201);
     assert_eq!(works.status().as_u16(), 200);
     assert!(!listed.to_string().contains(&token), "the list must not show token values");
@@ -456,7 +460,57 @@ async fn organization_settings_owner_only(app: TestApp) {
     assert_eq!(provisioned[HUB_USER]["status"], json!("Active"), "provisioned users start Active: {provisioned}");
 }
 
+async fn scim_deactivation_ends_sessions(app: TestApp) {
+    let (member_id, member) = app.signed_in_user("member@example.com", "Member").await;
+    let (before, _) = app.admin_json(Method::GET, &format!("/users/{member_id}"), &member, None).await;
+
+    let off = patch_body(json!([{"op": "Replace", "path": "active", "value": "False"}]));
+    app.patch(&format!("/Users/{member_id}"), &off).await;
+    let on = patch_body(json!([{"op": "Replace", "path": "active", "value": "True"}]));
+    app.patch(&format!("/Users/{member_id}"), &on).await;
+    let (after, body) = app.admin_json(Method::GET, &format!("/users/{member_id}"), &member, None).await;
+
+    assert_eq!(before, 403, "a Member reaches the API but may not manage users");
+    assert_eq!(after, 401, "the old session must stay ended after reactivation: {body}");
+}
+
+async fn admin_errors_are_json(app: TestApp) {
+    let (_, admin) = app.signed_in_user("admin@example.com", "Admin").await;
+
+    let broken = app
+        .admin(Method::POST, "/invitations", &admin)
+        .header("Content-Type", "application/json")
+        .body("{\"email\":")
+        .send()
+        .await
+        .unwrap();
+    let (broken_status, broken_body) = status_and_json(broken).await;
+    let (unknown_status, unknown_body) = app.admin_json(Method::POST, "/invitations", &admin, Some(json!({"email": "a@example.com", "colour": "red"}))).await;
+    let (method_status, method_body) = app.admin_json(Method::PUT, "/invitations", &admin, Some(json!({}))).await;
+
+    assert_eq!(broken_status, 400);
+    assert_eq!(broken_body["error"]["code"], json!("invalid_request"));
+    assert_eq!(unknown_status, 400);
+    assert!(unknown_body["error"]["message"].as_str().unwrap().contains("colour"), "body: {unknown_body}");
+    assert_eq!(method_status, 405);
+    assert_eq!(method_body["error"]["code"], json!("method_not_allowed"));
+}
+
+async fn admin_cannot_resend_owner_invitation(app: TestApp) {
+    let (_, owner) = app.signed_in_user("owner@example.com", "Owner").await;
+    let (_, admin) = app.signed_in_user("admin@example.com", "Admin").await;
+    let (_, invited) = app.admin_json(Method::POST, "/invitations", &owner, Some(invite("boss@example.com", "Owner"))).await;
+    let path = format!("/users/{}/invitation", invited["user"]["id"].as_str().unwrap());
+
+    let (status, body) = app.admin_json(Method::POST, &path, &admin, None).await;
+
+    assert_eq!(status, 403, "body: {body}");
+}
+
 both_backends!(
+    scim_deactivation_ends_sessions,
+    admin_errors_are_json,
+    admin_cannot_resend_owner_invitation,
     organization_settings_owner_only,
     invitation_registers_user,
     invitation_link_expires_after_seven_days,

@@ -78,14 +78,14 @@ pub async fn create_postgres_database(admin_url: &str) -> String {
 
 /// Starts a server for one test; `None` when the backend is not available here.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
-    spawn_app_with_mail(backend, None, hub::mail::WorkerSettings::default()).await
+    spawn_app_with_mail(backend, None, Some(hub::mail::WorkerSettings::default())).await
 }
 
 /// Starts a server that sends mail through `mail` (the outbox folder when `None`).
 pub async fn spawn_app_with_mail(
     backend: Backend,
     mail: Option<hub::mail::MailTransportConfig>,
-    mail_worker: hub::mail::WorkerSettings,
+    mail_worker: Option<hub::mail::WorkerSettings>,
 ) -> Option<TestApp> {
     let data_dir = tempfile::tempdir().expect("cannot create a temp folder");
     let database_url = match backend {
@@ -97,7 +97,7 @@ pub async fn spawn_app_with_mail(
 
 /// Starts a server on an existing database (for restarts).
 pub async fn start_server(backend: Backend, database_url: String, data_dir: tempfile::TempDir) -> TestApp {
-    start_server_with_mail(backend, database_url, data_dir, None, hub::mail::WorkerSettings::default()).await
+    start_server_with_mail(backend, database_url, data_dir, None, Some(hub::mail::WorkerSettings::default())).await
 }
 
 async fn start_server_with_mail(
@@ -105,7 +105,7 @@ async fn start_server_with_mail(
     database_url: String,
     data_dir: tempfile::TempDir,
     mail: Option<hub::mail::MailTransportConfig>,
-    mail_worker: hub::mail::WorkerSettings,
+    mail_worker: Option<hub::mail::WorkerSettings>,
 ) -> TestApp {
     let config = ServeConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -459,7 +459,32 @@ async fn shutdown_finishes_mail_in_progress(app: TestApp) {
     assert_eq!(mail.attempts, 1);
 }
 
-crate::both_backends!(
+/// Defines a SQLite and a PostgreSQL test for each function, on a server that runs no mail
+/// worker of its own, so the workers a test starts are the only ones reading the queue.
+macro_rules! backends_without_mail_worker {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = crate::helpers::spawn_app_with_mail(crate::helpers::Backend::Sqlite, None, None).await.unwrap();
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = crate::helpers::spawn_app_with_mail(crate::helpers::Backend::Postgres, None, None).await else { return };
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
+}
+
+backends_without_mail_worker!(
     queued_mail_retried_until_server_listens,
     shutdown_finishes_mail_in_progress,
     mail_failing_on_every_attempt_ends_failed,
@@ -471,7 +496,7 @@ crate::both_backends!(
 async fn invitation_delivered_over_smtp_after_outage(backend: Backend) {
     let port = unused_port();
     let mail = hub::mail::MailTransportConfig::Smtp(smtp_config(port));
-    let Some(app) = spawn_app_with_mail(backend, Some(mail), fast_settings(1000)).await else { return };
+    let Some(app) = spawn_app_with_mail(backend, Some(mail), Some(fast_settings(1000))).await else { return };
     let (_, admin) = app.signed_in_user("admin@example.com", "Admin").await;
 
     let body = serde_json::json!({"email": "ada@example.com", "displayName": "Ada", "role": "Member"});

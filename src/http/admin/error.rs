@@ -142,6 +142,14 @@ impl IntoResponse for AdminError {
     }
 }
 
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> AdminError {
+    AdminError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("Method {method} is not allowed on {}; GET /api/v1/openapi.json lists the operations.", uri.path()),
+    )
+}
+
 pub async fn not_found(uri: axum::http::Uri) -> AdminError {
-    AdminError::not_found(format!("No admin API endpoint at {}; GET /api/v1/openapi.json lists them.", uri.path()))
+    AdminError::not_found(format!("No admin API endpoint at {}; GET /api/v1/openapi.json lists them.", uri.path().trim_end_matches('/')))
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::auth::AdminCaller;
 use super::error::AdminError;
+use super::extract::AdminJson;
 use super::views::{invitation_view, user_view};
 use crate::domain::user::Role;
 use crate::domain::DomainError;
@@ -42,7 +43,7 @@ fn outcome_view(state: &AppState, outcome: &InviteOutcome) -> Value {
 pub async fn invitations_create(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Json(request): Json<InviteRequest>,
+    AdminJson(request): AdminJson<InviteRequest>,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
     require_manage_users(&caller.identity)?;
     check_invited_role(&caller, &request)?;
@@ -63,7 +64,7 @@ pub struct BulkBody {
 pub async fn invitations_bulk(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Json(body): Json<BulkBody>,
+    AdminJson(body): AdminJson<BulkBody>,
 ) -> Result<Json<Value>, AdminError> {
     require_manage_users(&caller.identity)?;
     let settings = state.invitation_settings();
@@ -132,6 +133,10 @@ pub async fn invitation_resend(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
     require_manage_users(&caller.identity)?;
+    let invited = crate::service::users::get(&state.store, &caller.identity.organization.id, &id).await?;
+    if invited.user.role == Role::Owner && caller.identity.effective_role != Role::Owner {
+        return Err(DomainError::Forbidden("Only an Owner may invite an Owner.".to_string()).into());
+    }
     let settings = state.invitation_settings();
     let outcome = invitations::resend(&state.store, &caller.identity.organization, &caller.context(), &inviter(&caller), &id, &settings).await?;
     state.notify_mail_worker();

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod invitations;
 pub mod openapi;
 pub mod organization;
@@ -47,4 +48,5 @@ pub fn router() -> Router<AppState> {
         )
         .route("/openapi.json", get(openapi::openapi_get))
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
 }

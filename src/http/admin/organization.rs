@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::auth::AdminCaller;
 use super::error::AdminError;
+use super::extract::AdminJson;
 use crate::domain::audit::AuditRecord;
 use crate::domain::user::Role;
 use crate::domain::DomainError;
@@ -60,7 +61,7 @@ fn is_product_key(text: &str) -> bool {
 pub async fn organization_patch(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Json(body): Json<SettingsBody>,
+    AdminJson(body): AdminJson<SettingsBody>,
 ) -> Result<Json<Value>, AdminError> {
     if caller.identity.effective_role != Role::Owner {
         return Err(DomainError::Forbidden("Only an Owner may change the organization's settings.".to_string()).into());

@@ -8,6 +8,7 @@ use axum::{Extension, Json};
 use serde_json::{json, Value};
 
 use super::error::AdminError;
+use super::extract::AdminJson;
 use super::views::user_view;
 use crate::http::request_id::RequestId;
 use crate::http::AppState;
@@ -23,7 +24,7 @@ pub struct TokenBody {
 pub async fn registrations_create(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    Json(body): Json<TokenBody>,
+    AdminJson(body): AdminJson<TokenBody>,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
     let (record, organization) = invitations::register(&state.store, &body.token, &request_id.0, state.clock.as_ref()).await?;
     Ok((
@@ -44,17 +45,41 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
+/// The query of the registration page; the token may be missing from a mangled link.
+#[derive(Debug, serde::Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
 /// GET /register?token=...: a page with a button that completes the registration.
-pub async fn register_page(Query(query): Query<TokenBody>) -> Html<String> {
-    page(
+pub async fn register_page(Query(query): Query<PageQuery>) -> Response {
+    let Some(token) = query.token.filter(|token| !token.trim().is_empty()) else {
+        let body = page(
+            "Registration link incomplete",
+            "<p>This registration link has no token. Open the whole link from your invitation mail, or ask your administrator for a new invitation.</p>",
+        );
+        return with_private_headers((StatusCode::BAD_REQUEST, body).into_response());
+    };
+    let body = page(
         "Join your organization on Hub",
         &format!(
             "<p>Complete your registration to activate your account.</p>\
              <form method=\"post\" action=\"/register\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
              <button type=\"submit\">Complete registration</button></form>",
-            escape(&query.token)
+            escape(&token)
         ),
-    )
+    );
+    with_private_headers(body.into_response())
+}
+
+/// Keeps the page with its token out of caches, referrers and frames.
+fn with_private_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    headers.insert(axum::http::header::REFERRER_POLICY, axum::http::HeaderValue::from_static("no-referrer"));
+    headers.insert(axum::http::header::X_FRAME_OPTIONS, axum::http::HeaderValue::from_static("DENY"));
+    response
 }
 
 /// POST /register: completes the registration from the page's form.
@@ -63,7 +88,7 @@ pub async fn register_submit(
     Extension(request_id): Extension<RequestId>,
     Form(body): Form<TokenBody>,
 ) -> Response {
-    match invitations::register(&state.store, &body.token, &request_id.0, state.clock.as_ref()).await {
+    let response = match invitations::register(&state.store, &body.token, &request_id.0, state.clock.as_ref()).await {
         Ok((record, organization)) => page(
             "Registration complete",
             &format!(
@@ -77,5 +102,6 @@ pub async fn register_submit(
             let error = AdminError::from(error);
             (error.status, page("Registration failed", &format!("<p>{}</p>", escape(&error.message)))).into_response()
         }
-    }
+    };
+    with_private_headers(response)
 }

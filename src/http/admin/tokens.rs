@@ -7,8 +7,11 @@ use serde_json::{json, Value};
 
 use super::auth::AdminCaller;
 use super::error::AdminError;
+use super::extract::AdminJson;
 use crate::domain::audit::AuditRecord;
 use crate::http::AppState;
+use crate::domain::user::Role;
+use crate::domain::DomainError;
 use crate::service::admin_users::require_manage_users;
 use crate::service::tokens::{generate_token, store_token};
 use crate::storage::{audit, tokens};
@@ -31,13 +34,22 @@ pub struct CreateBody {
     pub name: String,
 }
 
+/// Rule 3 applied to tokens: a SCIM token can change any user, Owners included, so only Owners
+/// create and revoke them.
+fn require_owner(caller: &AdminCaller) -> Result<(), AdminError> {
+    if caller.identity.effective_role == Role::Owner {
+        return Ok(());
+    }
+    Err(DomainError::Forbidden("Only an Owner may create or revoke SCIM tokens, because a SCIM token can change any user.".to_string()).into())
+}
+
 /// POST /api/v1/scim-tokens: the new token is in this response only.
 pub async fn tokens_create(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Json(body): Json<CreateBody>,
-) -> Result<(StatusCode, Json<Value>), AdminError> {
-    require_manage_users(&caller.identity)?;
+    AdminJson(body): AdminJson<CreateBody>,
+) -> Result<(StatusCode, [(axum::http::HeaderName, &'static str); 1], Json<Value>), AdminError> {
+    require_owner(&caller)?;
     let name = body.name.trim();
     if name.is_empty() || name.len() > 100 {
         return Err(AdminError::bad_request("name must have 1 to 100 characters."));
@@ -54,12 +66,16 @@ pub async fn tokens_create(
     };
     audit::insert(state.store.pool(), &org_id, &caller.context(), &record).await?;
     tracing::info!(token_id = %id, org_id = %org_id, "SCIM token created");
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "name": name, "token": token}))))
+    Ok((
+        StatusCode::CREATED,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(json!({"id": id, "name": name, "token": token})),
+    ))
 }
 
 /// DELETE /api/v1/scim-tokens/{id}: revokes a token of the organization.
 pub async fn tokens_revoke(State(state): State<AppState>, caller: AdminCaller, Path(id): Path<String>) -> Result<StatusCode, AdminError> {
-    require_manage_users(&caller.identity)?;
+    require_owner(&caller)?;
     let org_id = caller.identity.organization.id.clone();
     let owned = tokens::list(state.store.pool(), &org_id).await?.into_iter().any(|token| token.id == id && token.revoked_at.is_none());
     if !owned || !tokens::revoke(state.store.pool(), &id).await? {

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::auth::AdminCaller;
 use super::error::AdminError;
+use super::extract::AdminJson;
 use super::views::user_view;
 use crate::domain::group::{effective_products, effective_role};
 use crate::domain::user::{validate_products, Role, Status};
@@ -107,7 +108,7 @@ pub async fn users_edit(
     State(state): State<AppState>,
     caller: AdminCaller,
     Path(id): Path<String>,
-    Json(edit): Json<ProfileEdit>,
+    AdminJson(edit): AdminJson<ProfileEdit>,
 ) -> Result<Json<Value>, AdminError> {
     let record = admin_users::edit(&state.store, &caller.identity, &caller.context(), &id, &edit, state.clock.as_ref()).await?;
     Ok(Json(user_view(&record.user, &record.memberships)))
@@ -173,7 +174,7 @@ pub async fn group_grants_put(
     State(state): State<AppState>,
     caller: AdminCaller,
     Path(id): Path<String>,
-    Json(body): Json<GrantsBody>,
+    AdminJson(body): AdminJson<GrantsBody>,
 ) -> Result<Json<Value>, AdminError> {
     require_manage_users(&caller.identity)?;
     let organization = &caller.identity.organization;
