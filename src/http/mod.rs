@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod request_id;
 pub mod response;
+pub mod scim_bulk;
 pub mod scim_discovery;
 pub mod scim_groups;
 pub mod scim_users;
@@ -119,7 +120,7 @@ pub fn router(state: AppState) -> Router {
         .route("/Schemas", get(scim_discovery::schemas))
         .route("/Schemas/{id}", get(scim_discovery::schema))
         .route("/Me", axum::routing::any(scim_discovery::me))
-        .route("/Bulk", axum::routing::any(scim_discovery::bulk))
+        .route("/Bulk", post(scim_bulk::bulk))
         .fallback(scim_not_found)
         .method_not_allowed_fallback(method_not_allowed);
 

@@ -57,7 +57,3 @@ pub async fn me(_caller: ScimCaller) -> ApiError {
     .into()
 }
 
-/// Bulk is advertised as unsupported in ServiceProviderConfig.
-pub async fn bulk(_caller: ScimCaller) -> ApiError {
-    ScimError::new(501, None, "/Bulk is not supported yet; send the operations as individual requests.").into()
-}

@@ -5,13 +5,16 @@ use serde_json::{json, Value};
 use super::list::{list_response, MAX_COUNT};
 use super::schema::{all_resource_types, all_schemas, HUB_GROUP, HUB_USER, SERVICE_PROVIDER_CONFIG};
 
+/// Maximum operations in one bulk request; advertised as `bulk.maxOperations`.
+pub const MAX_BULK_OPERATIONS: usize = 1000;
+
 /// Describes what this server supports; every flag matches what the code does.
 pub fn service_provider_config(base_url: &str, max_payload_bytes: usize) -> Value {
     json!({
         "schemas": [SERVICE_PROVIDER_CONFIG],
         "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": max_payload_bytes},
+        "bulk": {"supported": true, "maxOperations": MAX_BULK_OPERATIONS, "maxPayloadSize": max_payload_bytes},
         "filter": {"supported": true, "maxResults": MAX_COUNT},
         "changePassword": {"supported": false},
         "sort": {"supported": true},

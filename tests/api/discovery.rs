@@ -12,7 +12,9 @@ async fn service_provider_config_advertises_features(app: TestApp) {
     assert_eq!(body["patch"]["supported"], json!(true));
     assert_eq!(body["filter"]["supported"], json!(true));
     assert_eq!(body["etag"]["supported"], json!(true));
-    assert_eq!(body["bulk"]["supported"], json!(false));
+    assert_eq!(body["bulk"]["supported"], json!(true));
+    assert_eq!(body["bulk"]["maxOperations"], json!(1000));
+    assert_eq!(body["bulk"]["maxPayloadSize"], json!(1_048_576));
 }
 
 async fn schemas_list_user_extensions(app: TestApp) {
