@@ -33,6 +33,11 @@ pub fn parse(text: &str) -> Result<Filter, ScimError> {
                     return Ok(filter);
                 }
             }
+            if let Some(folded) = fold_value_path_comparisons(&quoted) {
+                if let Ok(filter) = folded.parse::<Filter>() {
+                    return Ok(filter);
+                }
+            }
             Err(ScimError::invalid_filter(format!(
                 "The filter {text:?} is not valid SCIM filter syntax: {first_error}."
             )))
@@ -41,6 +46,100 @@ pub fn parse(text: &str) -> Result<Filter, ScimError> {
 }
 
 const OPERATORS: &[&str] = &["eq", "ne", "co", "sw", "ew", "gt", "lt", "ge", "le"];
+
+/// Rewrites `emails[type eq "work"].value eq "x"`, which Entra sends to match users by a typed
+/// email, into the RFC form `emails[(type eq "work") and value eq "x"]`. Returns `None` when
+/// the text has no such comparison.
+fn fold_value_path_comparisons(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut output = String::with_capacity(text.len() + 8);
+    let mut changed = false;
+    let mut index = 0;
+    let mut in_string = false;
+    let mut bracket_start: Option<usize> = None;
+    while index < chars.len() {
+        let c = chars[index];
+        if in_string {
+            output.push(c);
+            if c == '\\' && index + 1 < chars.len() {
+                output.push(chars[index + 1]);
+                index += 2;
+                continue;
+            }
+            if c == '"' {
+                in_string = false;
+            }
+            index += 1;
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                output.push(c);
+            }
+            '[' => {
+                bracket_start = Some(output.len());
+                output.push(c);
+            }
+            ']' if chars.get(index + 1) == Some(&'.') => {
+                let (comparison, consumed) = read_sub_comparison(&chars[index + 2..])?;
+                let start = bracket_start.take()?;
+                let inner = output[start + 1..].to_string();
+                output.truncate(start);
+                output.push_str(&format!("[({inner}) and {comparison}]"));
+                index += 2 + consumed;
+                changed = true;
+                continue;
+            }
+            _ => output.push(c),
+        }
+        index += 1;
+    }
+    changed.then_some(output)
+}
+
+/// Reads `sub op value` (or `sub pr`) and returns it with the number of characters read.
+fn read_sub_comparison(chars: &[char]) -> Option<(String, usize)> {
+    let mut index = 0;
+    let name: String = chars.iter().take_while(|c| c.is_ascii_alphanumeric() || **c == '_' || **c == '-').collect();
+    if name.is_empty() {
+        return None;
+    }
+    index += name.chars().count();
+    let spaces = chars[index..].iter().take_while(|c| c.is_whitespace()).count();
+    if spaces == 0 {
+        return None;
+    }
+    index += spaces;
+    let operator: String = chars[index..].iter().take_while(|c| c.is_ascii_alphabetic()).collect();
+    index += operator.chars().count();
+    if operator.eq_ignore_ascii_case("pr") {
+        return Some((format!("{name} pr"), index));
+    }
+    if !OPERATORS.iter().any(|known| known.eq_ignore_ascii_case(&operator)) {
+        return None;
+    }
+    let spaces = chars[index..].iter().take_while(|c| c.is_whitespace()).count();
+    index += spaces;
+    let value_start = index;
+    if chars.get(index) == Some(&'"') {
+        index += 1;
+        while index < chars.len() && chars[index] != '"' {
+            if chars[index] == '\\' {
+                index += 1;
+            }
+            index += 1;
+        }
+        index += 1;
+    } else {
+        index += chars[index..].iter().take_while(|c| !c.is_whitespace() && **c != ')').count();
+    }
+    if index > chars.len() || index == value_start {
+        return None;
+    }
+    let value: String = chars[value_start..index].iter().collect();
+    Some((format!("{name} {operator} {value}"), index))
+}
 
 /// Puts quotes around a comparison value that is neither quoted nor a JSON literal.
 fn quote_bare_values(text: &str) -> String {
@@ -525,6 +624,13 @@ mod tests {
     fn username_eq_ignores_case() {
         assert!(check(r#"userName eq "bjensen@EXAMPLE.com""#));
         assert!(!check(r#"userName eq "other""#));
+    }
+
+    #[test]
+    fn typed_email_comparison_folded() {
+        assert!(check(r#"emails[type eq "work"].value eq "bj@work.example""#));
+        assert!(!check(r#"emails[type eq "home"].value eq "bj@work.example""#));
+        assert!(check(r#"emails[type eq "work"].value pr and userName pr"#));
     }
 
     #[test]

@@ -556,7 +556,23 @@ async fn unknown_manager_rejected(app: TestApp) {
     assert_scim_error(self_status, &self_error, 400, Some("invalidValue"));
 }
 
+async fn typed_email_matching_filter(app: TestApp) {
+    app.create_user(
+        "match@example.com",
+        json!({"emails": [{"value": "home@example.org", "type": "home"}, {"value": "work@example.com", "type": "work", "primary": true}]}),
+    )
+    .await;
+
+    let (status, found) = status_and_json(app.get(&users_query(&[("filter", r#"emails[type eq "work"].value eq "work@example.com""#)])).await).await;
+    let (_, wrong_type) = status_and_json(app.get(&users_query(&[("filter", r#"emails[type eq "work"].value eq "home@example.org""#)])).await).await;
+
+    assert_eq!(status, 200, "body: {found}");
+    assert_eq!(found["totalResults"], json!(1));
+    assert_eq!(wrong_type["totalResults"], json!(0));
+}
+
 both_backends!(
+    typed_email_matching_filter,
     test_connection_finds_no_user,
     test_connection_plus_encoded_filter,
     create_accepts_entra_body,
