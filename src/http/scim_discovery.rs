@@ -46,14 +46,57 @@ pub async fn schema(
         .ok_or_else(|| ScimError::not_found(format!("Schema {id:?} not found; GET /Schemas lists the schemas Hub serves.")).into())
 }
 
-/// `/Me` needs a caller that is a user; SCIM tokens belong to an organization, not a person,
-/// so RFC 7644 §3.11 allows a 501 response.
-pub async fn me(_caller: ScimCaller) -> ApiError {
-    ScimError::new(
-        501,
-        None,
-        "/Me is not implemented: SCIM tokens authenticate an organization's provisioning client, not a user.",
-    )
-    .into()
+/// GET /Me (RFC 7644 §3.11): the User resource of the person a Hub session token belongs to.
+///
+/// SCIM tokens belong to an organization's provisioning client, not to a person, so /Me with a
+/// SCIM token returns 501, as the RFC allows. Changes through /Me return 501 too, because a
+/// person's own changes go through the admin API, where rule 3 applies.
+pub async fn me(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> Result<ScimResponse, ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+        })
+        .ok_or_else(|| ScimError::unauthorized("Missing Authorization header; send 'Authorization: Bearer <token>'."))?;
+
+    let session = crate::service::sessions::verify(&state.store, &state.session_keys, state.clock.as_ref(), &token).await;
+    let identity = match session {
+        Ok(identity) => identity,
+        Err(crate::service::sessions::SessionError::Invalid) => {
+            if crate::service::tokens::verify(&state.store, &token).await?.is_some() {
+                return Err(ScimError::new(
+                    501,
+                    None,
+                    "/Me needs a Hub session token: a SCIM token authenticates an organization's provisioning client, not a person.",
+                )
+                .into());
+            }
+            return Err(ScimError::unauthorized("The bearer token is not valid or was revoked.").into());
+        }
+        Err(crate::service::sessions::SessionError::Storage(error)) => return Err(error.into()),
+        Err(other) => return Err(ScimError::unauthorized(other.to_string()).into()),
+    };
+    if method != axum::http::Method::GET {
+        return Err(ScimError::new(
+            501,
+            None,
+            format!("{method} on /Me is not implemented; change your profile through the admin API at /api/v1/users/{}.", identity.user.id),
+        )
+        .into());
+    }
+    let record = crate::service::users::UserRecord {
+        user: identity.user,
+        memberships: identity.memberships,
+    };
+    let base_url = state.scim_base_url(&headers);
+    let mut response = ScimResponse::ok(record.render(&base_url)).with_etag(crate::scim::user::etag(record.user.version));
+    response.location = Some(format!("{base_url}/Users/{}", record.user.id));
+    Ok(response)
 }
 

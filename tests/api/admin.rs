@@ -507,7 +507,34 @@ async fn admin_cannot_resend_owner_invitation(app: TestApp) {
     assert_eq!(status, 403, "body: {body}");
 }
 
+async fn me_returns_session_user(app: TestApp) {
+    let (member_id, member) = app.signed_in_user("me@example.com", "Member").await;
+    let me = |token: &str| app.client.get(format!("{}/Me", app.scim_url)).bearer_auth(token).send();
+
+    let (status, body) = status_and_json(me(&member).await.unwrap()).await;
+    let (scim_status, scim_body) = status_and_json(me(&app.token).await.unwrap()).await;
+    let (bad_status, bad_body) = status_and_json(me("nonsense").await.unwrap()).await;
+    let patch = app
+        .client
+        .patch(format!("{}/Me", app.scim_url))
+        .bearer_auth(&member)
+        .header("Content-Type", "application/scim+json")
+        .body(patch_body(json!([{"op": "replace", "path": "title", "value": "X"}])).to_string())
+        .send()
+        .await
+        .unwrap();
+    let (patch_status, patch_body) = status_and_json(patch).await;
+
+    assert_eq!(status, 200, "body: {body}");
+    assert_eq!(body["id"], json!(member_id));
+    assert_eq!(body["userName"], json!("me@example.com"));
+    assert_scim_error(scim_status, &scim_body, 501, None);
+    assert_scim_error(bad_status, &bad_body, 401, None);
+    assert_scim_error(patch_status, &patch_body, 501, None);
+}
+
 both_backends!(
+    me_returns_session_user,
     scim_deactivation_ends_sessions,
     admin_errors_are_json,
     admin_cannot_resend_owner_invitation,
