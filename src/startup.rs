@@ -71,6 +71,7 @@ impl Application {
             session_keys,
             public_base: config.public_base(bound),
             mail_notifier: mail_worker.as_ref().map(MailWorker::notifier),
+            token_cache: Arc::new(crate::service::tokens::TokenCache::default()),
         };
         Ok(Application {
             listener,

@@ -32,7 +32,7 @@ impl FromRequestParts<AppState> for ScimCaller {
             .filter(|token| !token.is_empty())
             .ok_or_else(|| ScimError::unauthorized("The Authorization header must use the Bearer scheme: 'Bearer <SCIM token>'."))?;
 
-        match tokens::verify(&state.store, token).await? {
+        match tokens::verify_cached(&state.store, &state.token_cache, token).await? {
             Some(identity) => {
                 tracing::Span::current().record("org_id", identity.organization.id.as_str());
                 tracing::Span::current().record("token_id", identity.token_id.as_str());

@@ -26,6 +26,7 @@ use crate::mail::MailNotifier;
 use crate::scim::ScimError;
 use crate::service::invitations::InvitationSettings;
 use crate::service::sessions::SessionKeys;
+use crate::service::tokens::TokenCache;
 use crate::storage::Store;
 use error::ApiError;
 
@@ -50,6 +51,8 @@ pub struct AppState {
     pub public_base: String,
     /// Wakes the mail worker when an invitation was queued.
     pub mail_notifier: Option<MailNotifier>,
+    /// Recently verified SCIM tokens.
+    pub token_cache: Arc<TokenCache>,
 }
 
 impl AppState {

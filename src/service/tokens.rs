@@ -43,6 +43,60 @@ pub async fn store_token(store: &Store, org_id: &str, name: &str, token: &str) -
     tokens::insert(store.pool(), org_id, name, lookup_key(&hash), &hash).await
 }
 
+/// Verified tokens kept in memory for a few seconds, so a burst of provisioning requests does
+/// not read the token and its organization from storage on every request.
+///
+/// A revocation or settings change made through this process's admin API clears the cache at
+/// once. One made elsewhere (`hub token revoke`, another instance) takes effect within
+/// [`TOKEN_CACHE_TTL`].
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    entries: std::sync::RwLock<std::collections::HashMap<String, (TokenIdentity, std::time::Instant)>>,
+}
+
+/// How long a verified token is trusted without reading storage again.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Entries above which the cache is emptied, so random invalid tokens cannot grow it.
+const TOKEN_CACHE_MAX_ENTRIES: usize = 10_000;
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<TokenIdentity> {
+        let entries = self.entries.read().ok()?;
+        let (identity, stored_at) = entries.get(hash)?;
+        (stored_at.elapsed() < TOKEN_CACHE_TTL).then(|| identity.clone())
+    }
+
+    fn put(&self, hash: String, identity: TokenIdentity) {
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= TOKEN_CACHE_MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(hash, (identity, std::time::Instant::now()));
+        }
+    }
+
+    /// Forgets every cached token, after a revocation or an organization change.
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clear();
+        }
+    }
+}
+
+/// Finds the live token matching `token`, through the cache.
+pub async fn verify_cached(store: &Store, cache: &TokenCache, token: &str) -> StorageResult<Option<TokenIdentity>> {
+    let hash = hash_token(token);
+    if let Some(identity) = cache.get(&hash) {
+        return Ok(Some(identity));
+    }
+    let identity = verify(store, token).await?;
+    if let Some(identity) = &identity {
+        cache.put(hash, identity.clone());
+    }
+    Ok(identity)
+}
+
 /// Finds the live token matching `token`.
 pub async fn verify(store: &Store, token: &str) -> StorageResult<Option<TokenIdentity>> {
     let hash = hash_token(token);

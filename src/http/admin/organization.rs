@@ -90,6 +90,8 @@ pub async fn organization_patch(
         organization.scim_users_active = active;
     }
     organizations::update_settings(state.store.pool(), &organization).await?;
+    // Cached SCIM tokens carry the organization's settings.
+    state.token_cache.clear();
     let record = AuditRecord {
         action: "organization.updated",
         target_type: "organization",

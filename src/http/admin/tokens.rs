@@ -81,6 +81,7 @@ pub async fn tokens_revoke(State(state): State<AppState>, caller: AdminCaller, P
     if !owned || !tokens::revoke(state.store.pool(), &id).await? {
         return Err(AdminError::not_found("No live SCIM token of this organization has that id."));
     }
+    state.token_cache.clear();
     let record = AuditRecord {
         action: "scim_token.revoked",
         target_type: "scim_token",
