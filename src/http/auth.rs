@@ -5,6 +5,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
+use super::extract::bearer_token;
 use super::AppState;
 use crate::scim::ScimError;
 use crate::service::tokens::{self, TokenIdentity};
@@ -16,20 +17,13 @@ impl FromRequestParts<AppState> for ScimCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+        if !parts.headers.contains_key(AUTHORIZATION) {
             return Err(ScimError::unauthorized(
                 "Missing Authorization header; send 'Authorization: Bearer <SCIM token>'.",
             )
             .into());
-        };
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| {
-                let (scheme, token) = value.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|token| !token.is_empty())
+        }
+        let token = bearer_token(&parts.headers)
             .ok_or_else(|| ScimError::unauthorized("The Authorization header must use the Bearer scheme: 'Bearer <SCIM token>'."))?;
 
         match tokens::verify_cached(&state.store, &state.token_cache, token).await? {

@@ -56,9 +56,33 @@ impl FromRequest<AppState> for ScimJson {
     }
 }
 
+/// Returns the bearer token of an `Authorization` header, or `None` when the header is missing,
+/// uses another scheme or carries an empty token.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Returns a header's value as text, or `None` when it is missing or not visible ASCII.
+pub fn header_text<'a>(headers: &'a axum::http::HeaderMap, name: axum::http::header::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
 /// The raw query parameters, for SCIM's case-insensitive parameter names. A parameter that
 /// appears twice keeps its last value.
 pub struct QueryParams(pub HashMap<String, String>);
+
+impl QueryParams {
+    /// Returns a parameter by name, ignoring case as SCIM parameter names do.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     type Rejection = ApiError;

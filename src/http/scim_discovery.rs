@@ -56,13 +56,8 @@ pub async fn me(
     method: axum::http::Method,
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
-        })
+    let token = super::extract::bearer_token(&headers)
+        .map(str::to_string)
         .ok_or_else(|| ScimError::unauthorized("Missing Authorization header; send 'Authorization: Bearer <token>'."))?;
 
     let session = crate::service::sessions::verify(&state.store, &state.session_keys, state.clock.as_ref(), &token).await;

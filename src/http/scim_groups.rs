@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::auth::ScimCaller;
 use super::error::ApiError;
-use super::extract::{QueryParams, ScimJson};
+use super::extract::{header_text, QueryParams, ScimJson};
 use super::request_id::RequestId;
 use super::response::ScimResponse;
 use super::scim_users::{change_context, search_request_params};
@@ -23,19 +23,11 @@ use crate::scim::user::etag;
 use crate::service::groups::{self, GroupRecord};
 use crate::service::users::etag_list_matches;
 
-fn query_value<'a>(query: &'a QueryParams, name: &str) -> Option<&'a str> {
-    query
-        .0
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
-}
-
 pub(crate) fn projection_from(query: &QueryParams) -> Result<Projection, ApiError> {
     Ok(Projection::parse(
         &GROUP_RESOURCE,
-        query_value(query, "attributes"),
-        query_value(query, "excludedAttributes"),
+        query.get("attributes"),
+        query.get("excludedAttributes"),
     )?)
 }
 
@@ -48,10 +40,10 @@ pub(crate) fn wants_members(query: &QueryParams) -> bool {
             item == "members" || item.starts_with("members.") || item.ends_with(":members")
         })
     };
-    if query_value(query, "excludedAttributes").is_some_and(|list| names_members(list)) {
+    if query.get("excludedAttributes").is_some_and(|list| names_members(list)) {
         return false;
     }
-    match query_value(query, "attributes") {
+    match query.get("attributes") {
         Some(list) if !list.trim().is_empty() => names_members(list),
         _ => true,
     }
@@ -75,9 +67,6 @@ fn group_response(
     Ok(response)
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
-}
 
 /// GET /Groups/{id}.
 pub async fn groups_get(
@@ -148,7 +137,7 @@ pub async fn groups_patch(
     let context = change_context(&caller, &request_id);
     let if_match = header_text(&headers, header::IF_MATCH);
     let record = groups::patch(&state.store, &caller.0.organization, &context, &id, &body, if_match).await?;
-    let wants_body = query_value(&query, "attributes").is_some() || query_value(&query, "excludedAttributes").is_some();
+    let wants_body = query.get("attributes").is_some() || query.get("excludedAttributes").is_some();
     if !wants_body {
         let mut response = StatusCode::NO_CONTENT.into_response();
         if let Ok(value) = etag(record.group.version).parse() {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::auth::ScimCaller;
 use super::error::ApiError;
-use super::extract::{QueryParams, ScimJson};
+use super::extract::{header_text, QueryParams, ScimJson};
 use super::request_id::RequestId;
 use super::response::ScimResponse;
 use super::AppState;
@@ -32,9 +32,6 @@ pub(crate) fn change_context(caller: &ScimCaller, request_id: &RequestId) -> Cha
     }
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
-}
 
 /// Renders one user with the projection the query requests, plus its ETag.
 fn user_response(
@@ -57,14 +54,7 @@ fn user_response(
 }
 
 fn projection_from(query: &QueryParams) -> Result<Projection, ApiError> {
-    let get = |name: &str| {
-        query
-            .0
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    };
-    Ok(Projection::parse(&USER_RESOURCE, get("attributes"), get("excludedAttributes"))?)
+    Ok(Projection::parse(&USER_RESOURCE, query.get("attributes"), query.get("excludedAttributes"))?)
 }
 
 /// GET /Users/{id}; a matching `If-None-Match` returns 304.

@@ -87,7 +87,7 @@ pub async fn change_status(
         StatusAction::LiftSuspension => before.lifecycle.lift_suspension()?,
     };
     if lifecycle == before.lifecycle {
-        return finish_unchanged(tx, before).await;
+        return finish(tx, before).await;
     }
     let mut user = before.clone();
     user.lifecycle = lifecycle;
@@ -198,7 +198,7 @@ pub async fn edit(
         user.products = validate_products(products, &actor.organization.products)?;
     }
     if user == before {
-        return finish_unchanged(tx, before).await;
+        return finish(tx, before).await;
     }
     let seats_before = if user.role != before.role {
         Some(users::owner_seats(&mut *tx.tx, &org_id).await?)
@@ -333,15 +333,11 @@ async fn record(tx: &mut WriteTx, context: &ChangeContext, action: &'static str,
     audit::insert(&mut *tx.tx, &org_id, context, &entry).await
 }
 
-async fn finish(tx: WriteTx, user: User) -> ServiceResult<UserRecord> {
+/// Loads the user's memberships for the response and commits.
+async fn finish(mut tx: WriteTx, user: User) -> ServiceResult<UserRecord> {
     let org_id = tx.org_id.clone();
-    let mut tx = tx;
     let mut by_user = groups::memberships_of(&mut *tx.tx, &org_id, &[user.id.clone()]).await?;
     let memberships = by_user.remove(&user.id).unwrap_or_default();
     tx.commit().await?;
     Ok(UserRecord { user, memberships })
-}
-
-async fn finish_unchanged(tx: WriteTx, user: User) -> ServiceResult<UserRecord> {
-    finish(tx, user).await
 }

@@ -1,11 +1,11 @@
 //! Session-token authentication of admin API requests.
 
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
 use super::error::AdminError;
+use crate::http::extract::bearer_token;
 use crate::domain::audit::{Actor, ChangeContext};
 use crate::http::request_id::RequestId;
 use crate::http::AppState;
@@ -38,15 +38,8 @@ impl FromRequestParts<AppState> for AdminCaller {
     type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                let (scheme, token) = value.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
-            })
-            .filter(|token| !token.is_empty())
+        let token = bearer_token(&parts.headers)
+            .map(str::to_string)
             .ok_or_else(|| {
                 AdminError::new(
                     StatusCode::UNAUTHORIZED,

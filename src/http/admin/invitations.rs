@@ -67,16 +67,24 @@ pub async fn invitations_bulk(
     AdminJson(body): AdminJson<BulkBody>,
 ) -> Result<Json<Value>, AdminError> {
     require_manage_users(&caller.identity)?;
+    let max = crate::domain::invitation::MAX_BULK_INVITATIONS;
+    if body.invitations.is_empty() || body.invitations.len() > max {
+        return Err(AdminError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_value",
+            format!("A bulk invitation has 1 to {max} entries; this one has {}.", body.invitations.len()),
+        ));
+    }
     let settings = state.invitation_settings();
     let inviter = inviter(&caller);
     let context = caller.context();
 
     let mut allowed = Vec::new();
-    let mut refused = Vec::new();
+    let mut rejected = Vec::new();
     for (index, request) in body.invitations.iter().enumerate() {
         match check_invited_role(&caller, request) {
             Ok(()) => allowed.push((index, request.clone())),
-            Err(error) => refused.push((index, error)),
+            Err(error) => rejected.push((index, error)),
         }
     }
     let requests: Vec<InviteRequest> = allowed.iter().map(|(_, request)| request.clone()).collect();
@@ -85,13 +93,6 @@ pub async fn invitations_bulk(
     } else {
         invitations::invite_bulk(&state.store, &caller.identity.organization, &context, &inviter, &requests, &settings).await?
     };
-    if body.invitations.is_empty() || body.invitations.len() > crate::domain::invitation::MAX_BULK_INVITATIONS {
-        return Err(AdminError::bad_request(format!(
-            "A bulk invitation has 1 to {} entries; this one has {}.",
-            crate::domain::invitation::MAX_BULK_INVITATIONS,
-            body.invitations.len()
-        )));
-    }
     state.notify_mail_worker();
 
     let mut results: Vec<(usize, Value)> = Vec::new();
@@ -108,7 +109,7 @@ pub async fn invitations_bulk(
         };
         results.push((index, entry));
     }
-    for (index, error) in refused {
+    for (index, error) in rejected {
         results.push((index, error_entry(index, &body.invitations[index].email, error)));
     }
     results.sort_by_key(|(index, _)| *index);
