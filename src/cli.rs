@@ -32,7 +32,7 @@ pub struct Cli {
     command: Command,
 }
 
-/// Where Hub keeps its data.
+/// Storage location of Hub's data.
 #[derive(Debug, Args)]
 struct StorageArgs {
     /// Folder for the SQLite database and other local state; created when missing.
@@ -128,7 +128,7 @@ struct ServeArgs {
     no_mail_worker: bool,
 }
 
-/// Where invitation mail goes: an outbox folder by default, or an SMTP server.
+/// Destination of invitation mail: an outbox folder by default, or an SMTP server.
 #[derive(Debug, Args)]
 struct MailArgs {
     /// SMTP server host. Without it, mail is written as .eml files to DATA_DIR/outbox.
@@ -202,7 +202,7 @@ enum TokenCommand {
     },
 }
 
-/// Longest session `hub session create` makes, in minutes (30 days).
+/// Maximum lifetime of a session made by `hub session create`, in minutes (30 days).
 const MAX_SESSION_MINUTES: i64 = 30 * 24 * 60;
 
 /// Tokens shorter than this get a warning at start; generated tokens have 73 characters.
@@ -370,6 +370,7 @@ async fn session_create(storage: StorageArgs, org: &str, user_name: &str, ttl_mi
     }
     let store = open_store(&storage).await?;
     let organization = find_organization(&store, &storage, org).await?;
+
     let user = users::find_by_user_name(store.pool(), &organization.id, user_name)
         .await?
         .with_context(|| format!("no user with userName {user_name:?} in organization {org:?}"))?;
@@ -379,10 +380,12 @@ async fn session_create(storage: StorageArgs, org: &str, user_name: &str, ttl_mi
             user.lifecycle.status
         );
     }
+
     let keys = sessions::load_keys(&store).await?;
     let token = sessions::create_session(&store, &keys, &user, chrono::Duration::minutes(ttl_minutes), crate::clock::now())
         .await
         .map_err(|error| anyhow::anyhow!("cannot create the session: {error}"))?;
+
     let record = crate::domain::audit::AuditRecord {
         action: "session.created",
         target_type: "user",

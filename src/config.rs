@@ -24,27 +24,27 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Maximum database connections in the pool.
     pub max_connections: u32,
-    /// How invitation mail leaves Hub; `None` writes `.eml` files to `DATA_DIR/outbox`.
+    /// Mail transport for invitations. `None` writes `.eml` files to `DATA_DIR/outbox`.
     pub mail: Option<MailTransportConfig>,
-    /// Polling and retry timing of the mail queue worker; `None` runs no worker in this
-    /// process, for instances that leave sending to another instance on the same database.
+    /// Polling and retry timing of the mail queue worker. `None` runs no worker in this process,
+    /// so another instance on the same database sends the queued mail.
     pub mail_worker: Option<WorkerSettings>,
 }
 
 impl ServeConfig {
-    /// The database URL, defaulting to a SQLite file in the data folder.
+    /// Returns the database URL, defaulting to a SQLite file in the data folder.
     pub fn effective_database_url(&self) -> String {
         database_url_or_default(self.database_url.as_deref(), &self.data_dir)
     }
 
-    /// The mail transport, defaulting to the outbox folder in the data folder.
+    /// Returns the mail transport, defaulting to the outbox folder in the data folder.
     pub fn effective_mail(&self) -> MailTransportConfig {
         self.mail
             .clone()
             .unwrap_or_else(|| MailTransportConfig::outbox(self.data_dir.join("outbox")))
     }
 
-    /// The base URL of links Hub sends (registration links).
+    /// Returns the base URL of the links Hub sends (registration links).
     pub fn public_base(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),

@@ -90,12 +90,12 @@ impl Application {
         &self.state.store
     }
 
-    /// The shared state, for tests and commands that call services directly.
+    /// Returns the shared state, for tests and commands that call services directly.
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// What the bootstrap did; holds the new token when one was generated.
+    /// Returns the bootstrap outcome, which contains the new token when one was generated.
     pub fn bootstrap(&self) -> &Bootstrap {
         &self.bootstrap
     }

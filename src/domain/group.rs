@@ -22,7 +22,7 @@ pub struct Group {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What a user's membership in a group carries, for rendering and effective access.
+/// A user's membership in a group, with the grants it carries, for rendering and effective access.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
     pub group_id: String,
@@ -31,7 +31,7 @@ pub struct Membership {
     pub grant_products: Vec<String>,
 }
 
-/// The highest of the user's own role and the roles its groups grant.
+/// Returns the highest of the user's own role and the roles its groups grant.
 pub fn effective_role(own: Role, memberships: &[Membership]) -> Role {
     memberships
         .iter()
@@ -39,7 +39,7 @@ pub fn effective_role(own: Role, memberships: &[Membership]) -> Role {
         .fold(own, Role::max)
 }
 
-/// The union of the user's own products and the products its groups grant, sorted.
+/// Returns the union of the user's own products and the products its groups grant, sorted.
 pub fn effective_products(own: &[String], memberships: &[Membership]) -> Vec<String> {
     let mut products: Vec<String> = own.to_vec();
     for membership in memberships {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::error::DomainError;
 
-/// How long a registration link stays valid after it was sent.
+/// Returns how long a registration link stays valid after it was sent.
 pub fn invitation_validity() -> Duration {
     Duration::days(7)
 }
@@ -25,7 +25,7 @@ pub struct Invitation {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Why a registration link cannot be used.
+/// The reason a registration link cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
     #[error("This registration link is not valid. Check that you copied the whole link, or ask your administrator for a new invitation.")]
@@ -58,9 +58,9 @@ impl Invitation {
 
 /// Validates an email address and returns it trimmed, with the domain lower-cased.
 ///
-/// The check is deliberately practical rather than the full RFC 5322 grammar: one `@`, a
-/// local part of 1 to 64 characters without spaces or control characters, and a domain of
-/// dot-separated labels of letters, digits and hyphens with at least one dot.
+/// The check is deliberately practical rather than the full RFC 5322 grammar. It needs one
+/// `@`, a local part of 1 to 64 characters without spaces or control characters, and a domain
+/// of at least two dot-separated labels of letters, digits and hyphens.
 pub fn validate_email(email: &str) -> Result<String, DomainError> {
     let invalid = || DomainError::InvalidValue(format!("{email:?} is not a valid email address."));
     let email = email.trim();

@@ -202,7 +202,7 @@ impl User {
         self.profile.get("displayName").and_then(Value::as_str)
     }
 
-    /// Whether the user takes one of the organization's Owner seats.
+    /// Returns whether the user takes one of the organization's Owner seats.
     pub fn holds_owner_seat(&self) -> bool {
         self.removed_at.is_none() && self.lifecycle.status != Status::Deactivated && self.role == Role::Owner
     }

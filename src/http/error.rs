@@ -49,8 +49,8 @@ fn domain_error(error: DomainError) -> ScimError {
     }
 }
 
-/// A unique index that fired despite the checks in the transaction is still a uniqueness
-/// error; anything else is logged and hidden behind a generic 500.
+/// Maps a unique index that fired despite the checks in the transaction to a uniqueness error.
+/// Any other storage error is logged and hidden behind a generic 500.
 fn storage_error(error: StorageError) -> ScimError {
     match error {
         StorageError::UniqueViolation { constraint } => {

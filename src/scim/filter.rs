@@ -106,6 +106,7 @@ fn read_sub_comparison(chars: &[char]) -> Option<(String, usize)> {
         return None;
     }
     index += name.chars().count();
+
     let spaces = chars[index..].iter().take_while(|c| c.is_whitespace()).count();
     if spaces == 0 {
         return None;
@@ -113,12 +114,14 @@ fn read_sub_comparison(chars: &[char]) -> Option<(String, usize)> {
     index += spaces;
     let operator: String = chars[index..].iter().take_while(|c| c.is_ascii_alphabetic()).collect();
     index += operator.chars().count();
+
     if operator.eq_ignore_ascii_case("pr") {
         return Some((format!("{name} pr"), index));
     }
     if !OPERATORS.iter().any(|known| known.eq_ignore_ascii_case(&operator)) {
         return None;
     }
+
     let spaces = chars[index..].iter().take_while(|c| c.is_whitespace()).count();
     index += spaces;
     let value_start = index;
@@ -134,6 +137,7 @@ fn read_sub_comparison(chars: &[char]) -> Option<(String, usize)> {
     } else {
         index += chars[index..].iter().take_while(|c| !c.is_whitespace() && **c != ')').count();
     }
+
     if index > chars.len() || index == value_start {
         return None;
     }
@@ -179,7 +183,7 @@ pub struct ResolvedPath {
 }
 
 impl ResolvedPath {
-    /// The definition of the value being compared: the sub-attribute when one is named, the
+    /// Returns the definition of the value being compared: the sub-attribute when one is named, the
     /// `value` sub-attribute of a multi-valued complex attribute, or the attribute itself.
     pub fn leaf(&self) -> &'static AttributeDef {
         if let Some(sub) = self.sub_attribute {
@@ -219,7 +223,7 @@ pub fn resolve_path(resource: &'static ResourceTypeDef, path: &AttrPath) -> Resu
 /// Returns the schema URN and attribute name of a path.
 ///
 /// The parser splits `urn:...:2.0:User` at its last colon, so a path naming a whole extension
-/// arrives as URN `urn:...:2.0` and name `User`; callers that accept whole extensions check
+/// arrives as URN `urn:...:2.0` and name `User`. Callers that accept whole extensions check
 /// for that before resolving.
 fn split_urn(path: &AttrPath) -> (Option<String>, String) {
     (path.uri.clone(), path.name.clone())
@@ -427,7 +431,7 @@ fn evaluate_expression(def: &AttributeDef, values: &[&Value], expression: &AttrE
         AttrExp::Comparison(path, op, operand) => {
             check_operator(def, path, op)?;
             if matches!(operand, CompValue::Null) {
-                // `eq null` asks for an absent attribute, `ne null` for a present one.
+                // `eq null` matches an absent attribute, and `ne null` a present one.
                 let present = values.iter().any(|value| is_present(value));
                 return Ok(match op {
                     CompareOp::Eq => !present,

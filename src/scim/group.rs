@@ -75,7 +75,7 @@ fn grants_value(group: &Group) -> Value {
     Value::Object(extension)
 }
 
-/// The group attributes a PATCH may change besides members.
+/// Builds the document of the group attributes a PATCH may change besides members.
 pub fn patch_view(group: &Group) -> Map<String, Value> {
     let mut view = Map::new();
     view.insert("displayName".into(), json!(group.display_name));
@@ -203,10 +203,11 @@ pub struct GroupPatch {
 
 /// Splits PATCH operations into member changes and attribute operations.
 ///
-/// Member changes come in the forms providers send: `add` of `members` with one or many
-/// values, `remove` with `members[value eq "id"]`, `remove` of `members` with a value list
-/// (Entra) or without one (all members), `replace` of `members`, and `members` inside a
-/// path-less value (Okta).
+/// Member changes come in the forms providers send:
+/// - `add` of `members` with one or many values;
+/// - `remove` with `members[value eq "id"]`;
+/// - `remove` of `members` with a value list (Entra), or without one (all members);
+/// - `replace` of `members`, and `members` inside a path-less value (Okta).
 pub fn split_patch(operations: Vec<Operation>) -> Result<GroupPatch, ScimError> {
     let mut split = GroupPatch::default();
     for operation in operations {

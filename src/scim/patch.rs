@@ -1,9 +1,10 @@
 //! PATCH (RFC 7644 §3.5.2) applied to a resource document.
 //!
-//! Requests are normalised first, because identity providers send forms beyond the RFC: op
-//! names in any case (`Replace`), path-less values whose keys are dotted (`name.givenName`) or
-//! URN-qualified, `Add` on a value-filtered path that matches nothing yet (which creates the
-//! element the filter describes), and member removal by a value list.
+//! Requests are normalised first, because identity providers send forms beyond the RFC. These
+//! include op names in any case (`Replace`) and path-less values whose keys are dotted
+//! (`name.givenName`) or URN-qualified. They also include `Add` on a value-filtered path that
+//! matches nothing yet, which creates the element the filter describes, and member removal by
+//! a value list.
 
 use scim_v2::filter::{AttrPath, PatchPath, PatchValuePath};
 use serde_json::{Map, Value};
@@ -153,8 +154,8 @@ fn apply_operation(
     }
 }
 
-/// A path-less add or replace: each key of the value object is one attribute, possibly dotted
-/// (`name.givenName`), URN-qualified, or a whole extension object.
+/// Applies a path-less add or replace. Each key of the value object is one attribute: plain,
+/// dotted (`name.givenName`), URN-qualified, or a whole extension object.
 fn apply_without_path(
     resource: &'static ResourceTypeDef,
     document: &mut Map<String, Value>,
@@ -194,8 +195,8 @@ fn is_read_only(resource: &'static ResourceTypeDef, key: &str) -> bool {
         .is_some_and(|resolved| resolved.def.mutability == Mutability::ReadOnly)
 }
 
-/// An operation on a whole extension (`path` is the extension URN): one operation per
-/// attribute for add and replace, removal of the whole extension for remove.
+/// Applies an operation whose path is an extension URN: add and replace become one operation
+/// per attribute, and remove drops the whole extension.
 fn apply_to_extension(
     resource: &'static ResourceTypeDef,
     document: &mut Map<String, Value>,
@@ -443,7 +444,7 @@ fn set_or_remove(element: &mut Value, name: &str, value: Option<Value>) {
     }
 }
 
-/// An operation on `attr[filter]` or `attr[filter].sub`.
+/// Applies an operation on `attr[filter]` or `attr[filter].sub`.
 fn apply_value_path(
     document: &mut Map<String, Value>,
     target: &Target,
@@ -552,7 +553,7 @@ fn replace_matched(
 ///
 /// Entra sends `Add` (and sometimes `Replace`) on `phoneNumbers[type eq "work"].value` before a
 /// work number exists. This is only possible when the filter is made of `eq` terms, because
-/// those terms say what the new element must contain; otherwise the target is missing.
+/// those terms state what the new element must contain. Otherwise the target is missing.
 fn upsert_element(
     items: &mut Vec<Value>,
     target: &Target,
@@ -624,7 +625,7 @@ fn merge_values(def: &AttributeDef, existing: Value, added: Value) -> Value {
     Value::Array(items)
 }
 
-/// Whether two elements of a multi-valued attribute are the same value: equal `value` (and
+/// Returns whether two elements of a multi-valued attribute are the same value: equal `value` (and
 /// equal `type` where both have one) for complex attributes, equal JSON otherwise.
 fn same_element(def: &AttributeDef, left: &Value, right: &Value) -> bool {
     if def.kind != AttrType::Complex {

@@ -15,7 +15,7 @@ struct AttributeRef {
     sub: Option<&'static str>,
 }
 
-/// Which attributes a response carries.
+/// The attribute selection of a response.
 #[derive(Debug, Clone, Default)]
 pub struct Projection {
     included: Vec<AttributeRef>,
@@ -88,7 +88,7 @@ impl Projection {
         kept
     }
 
-    /// What the `attributes` list selects of a top-level key (an attribute, or an extension).
+    /// Returns what the `attributes` list selects of a top-level key (an attribute, or an extension).
     fn included_parts(&self, extension: Option<&'static str>, name: Option<&str>) -> Selection {
         let mut parts = Vec::new();
         for reference in &self.included {

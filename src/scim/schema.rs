@@ -319,7 +319,7 @@ pub const PLATFORM_ROLES: &[&str] = &["Owner", "Admin", "Member", "Viewer"];
 pub const USER_STATUSES: &[&str] = &["Invited", "Active", "Suspended", "Deactivated"];
 pub const MFA_METHODS: &[&str] = &["totp", "sms", "email"];
 
-/// Every time zone name of the IANA database that chrono-tz ships.
+/// Returns every time zone name of the IANA database that chrono-tz ships.
 fn iana_time_zones() -> Vec<&'static str> {
     chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name()).collect()
 }
@@ -344,7 +344,7 @@ fn complex(name: &'static str, description: &'static str) -> AttributeDef {
     AttributeDef::new(name, AttrType::Complex, description)
 }
 
-/// The sub-attributes shared by multi-valued attributes such as emails (RFC 7643 §2.4).
+/// Returns the sub-attributes shared by multi-valued attributes such as emails (RFC 7643 §2.4).
 fn plural_sub_attributes(types: &'static [&'static str], value_kind: AttrType) -> Vec<AttributeDef> {
     vec![
         AttributeDef::new("value", value_kind, "The attribute's significant value."),
@@ -615,12 +615,12 @@ pub static USER_RESOURCE: LazyLock<ResourceTypeDef> = LazyLock::new(|| ResourceT
     extensions: vec![(&ENTERPRISE_USER_SCHEMA, false), (&HUB_USER_SCHEMA, false)],
 });
 
-/// Every schema served at `/Schemas`.
+/// Returns every schema served at `/Schemas`.
 pub fn all_schemas() -> Vec<&'static SchemaDef> {
     vec![&USER_SCHEMA, &ENTERPRISE_USER_SCHEMA, &HUB_USER_SCHEMA, &GROUP_SCHEMA, &HUB_GROUP_SCHEMA]
 }
 
-/// Every resource type served at `/ResourceTypes`.
+/// Returns every resource type served at `/ResourceTypes`.
 pub fn all_resource_types() -> Vec<&'static ResourceTypeDef> {
     vec![&USER_RESOURCE, &GROUP_RESOURCE]
 }

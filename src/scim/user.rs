@@ -54,7 +54,7 @@ pub fn render(user: &User, memberships: &[Membership], base_url: &str) -> Value 
     Value::Object(resource)
 }
 
-/// The read-only `groups` attribute: the user's direct memberships.
+/// Renders the read-only `groups` attribute: the user's direct memberships.
 fn groups_value(memberships: &[Membership], base_url: &str) -> Value {
     let groups: Vec<Value> = memberships
         .iter()
@@ -90,7 +90,7 @@ fn hub_extension(user: &User, memberships: &[Membership]) -> Value {
     Value::Object(extension)
 }
 
-/// The document a PATCH works on: the profile plus the writable attributes Hub governs.
+/// Builds the document a PATCH works on: the profile plus the writable attributes Hub governs.
 pub fn patch_view(user: &User) -> Map<String, Value> {
     let mut view = user.profile.clone();
     view.insert("active".into(), json!(user.lifecycle.is_active()));

@@ -13,7 +13,7 @@ use super::schema::{AttrType, AttributeDef, Mutability};
 /// Coerces a value for `def`, returning `None` when it means "unassigned" (null or empty).
 ///
 /// `label` is the attribute's path as the client wrote it, for error messages. Read-only
-/// sub-attributes are dropped, as RFC 7644 §3.5.1 says to ignore read-only values in requests.
+/// sub-attributes are dropped, because RFC 7644 §3.5.1 requires read-only values in requests to be ignored.
 pub fn coerce(def: &AttributeDef, value: &Value, label: &str) -> Result<Option<Value>, ScimError> {
     if value.is_null() {
         return Ok(None);

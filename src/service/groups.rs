@@ -1,9 +1,9 @@
 //! SCIM Group operations under Hub's rules.
 //!
-//! Members are changed row by row, so a change to a group of any size costs the same. A change
-//! that can move Owner seats (members of an Owner-granting group, or the Owner grant itself)
-//! reads the seats before and after inside the transaction and is undone when it breaks the
-//! owner limit or leaves the organization without an Owner.
+//! Members are changed row by row, so a change to a group of any size costs the same. Some
+//! changes can move Owner seats: members of an Owner-granting group, or the Owner grant itself.
+//! Such a change reads the seats before and after inside its transaction. It is undone when it
+//! breaks the owner limit or leaves the organization without an Owner.
 
 use std::collections::HashSet;
 

@@ -271,7 +271,7 @@ pub async fn resend(
     })
 }
 
-/// Why a registration failed.
+/// The reason a registration failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrationError {
     #[error(transparent)]

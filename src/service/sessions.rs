@@ -92,7 +92,7 @@ pub async fn create_session(
     })
 }
 
-/// Why a session token was rejected.
+/// The reason a session token was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("The session token is not valid.")]

@@ -117,7 +117,7 @@ pub async fn verify(store: &Store, token: &str) -> StorageResult<Option<TokenIde
     }))
 }
 
-/// Whether a token with this exact value is stored (revoked or not).
+/// Returns whether a token with this exact value is stored (revoked or not).
 pub async fn exists(store: &Store, token: &str) -> StorageResult<bool> {
     let hash = hash_token(token);
     let candidates = tokens::find_by_lookup(store.pool(), lookup_key(&hash)).await?;
@@ -126,7 +126,7 @@ pub async fn exists(store: &Store, token: &str) -> StorageResult<bool> {
         .any(|candidate| bool::from(candidate.secret_hash.as_bytes().ct_eq(hash.as_bytes()))))
 }
 
-/// What the bootstrap did on start.
+/// The outcome of the bootstrap at start.
 #[derive(Debug)]
 pub enum Bootstrap {
     /// The database was empty: the organization was created with a new token, to be shown once.

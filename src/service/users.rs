@@ -452,7 +452,7 @@ async fn record(
     audit::insert(&mut *tx.tx, &org_id, context, &entry).await
 }
 
-/// The audited state of a user. Hub stores no secrets on users, so the whole profile is safe.
+/// Builds the audited state of a user. Hub stores no secrets on users, so the whole profile is safe to record.
 fn audit_snapshot(user: &User) -> Value {
     json!({
         "status": user.lifecycle.status.as_str(),

@@ -115,6 +115,7 @@ pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str
     if let Some(to) = &query.to {
         push("occurred_at < ?", to, &mut conditions);
     }
+
     let seq_placeholder = values.len() + 2;
     let limit_placeholder = seq_placeholder + 1;
     let sql = format!(
@@ -122,6 +123,7 @@ pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str
          FROM audit_entries WHERE {} AND seq < ${seq_placeholder} ORDER BY seq DESC LIMIT ${limit_placeholder}",
         conditions.join(" AND ")
     );
+
     let mut statement = sqlx::query(&sql).bind(org_id);
     for value in &values {
         statement = statement.bind(value);

@@ -4,10 +4,10 @@
 //! JSON and timestamps, BIGINT for integers), and each backend has its own migrations folder
 //! with the same version numbers.
 //!
-//! Writes go through [`WriteTx`], which serializes the writes of one organization: on
-//! PostgreSQL by locking the organization's row, on SQLite additionally by an in-process
-//! mutex, because SQLite has a single writer and a mutex queues writers without the busy-wait
-//! of SQLite's own lock.
+//! Writes go through [`WriteTx`], which serializes the writes of one organization. On
+//! PostgreSQL it locks the organization's row. On SQLite it also takes an in-process mutex,
+//! because SQLite has a single writer, and a mutex queues writers without the busy-wait of
+//! SQLite's own lock.
 
 pub mod audit;
 pub mod groups;

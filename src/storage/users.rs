@@ -1,5 +1,5 @@
-//! Users. The SCIM profile is one JSON column; userName, externalId and displayName are copied
-//! into their own columns for the unique indexes and the lookups providers make.
+//! Users. The SCIM profile is one JSON column. userName, externalId and displayName are also
+//! copied into their own columns for the unique indexes and the lookups providers make.
 
 use serde_json::{Map, Value};
 use sqlx::{Any, Executor, Row};
@@ -12,7 +12,7 @@ use crate::domain::user::{Lifecycle, Role, Status, User};
 const COLUMNS: &str = "id, org_id, status, previous_status, role, products, profile, mfa_enabled, mfa_methods, \
                        last_login_at, version, created_at, updated_at, removed_at";
 
-/// The index key of a userName: userName is unique regardless of case (RFC 7643 caseExact false).
+/// Returns the index key of a userName, which is unique regardless of case (RFC 7643 caseExact false).
 pub fn user_name_key(user_name: &str) -> String {
     user_name.to_lowercase()
 }

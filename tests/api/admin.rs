@@ -67,7 +67,8 @@ async fn invitation_registers_user(app: TestApp) {
     assert_eq!(created["user"]["status"], json!("Invited"));
     assert!(mails[0].contains("default"), "mail does not name the organization");
     assert!(mails[0].contains("admin@example.com"), "mail does not name the inviter");
-    assert!(mails[0].contains("text/html") && mails[0].contains("text/plain"), "mail lacks a part");
+    assert!(mails[0].contains("text/html"), "mail lacks the HTML part");
+    assert!(mails[0].contains("text/plain"), "mail lacks the text part");
     assert_eq!(token.len(), 64);
     assert_eq!(registered_status, 201, "body: {registered}");
     assert_eq!(registered["user"]["status"], json!("Active"));

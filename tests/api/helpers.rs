@@ -43,7 +43,7 @@ pub struct TestApp {
     _data_dir: tempfile::TempDir,
 }
 
-/// The PostgreSQL server for tests, from `HUB_TEST_POSTGRES_URL`. Without it the PostgreSQL
+/// Returns the PostgreSQL server for tests, from `HUB_TEST_POSTGRES_URL`. Without it the PostgreSQL
 /// tests are skipped, except under CI (`CI=true`), where a missing server is a failure.
 pub fn postgres_admin_url() -> Option<String> {
     match std::env::var("HUB_TEST_POSTGRES_URL") {
@@ -143,7 +143,7 @@ async fn start_server_with_mail(
 }
 
 impl TestApp {
-    /// A request to `path` (relative to the SCIM base URL) with the bootstrap token.
+    /// Builds a request to `path` (relative to the SCIM base URL) with the bootstrap token.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client
             .request(method, format!("{}{path}", self.scim_url))
@@ -210,7 +210,7 @@ impl TestApp {
     }
 }
 
-/// A PatchOp body with the given operations.
+/// Builds a PatchOp body with the given operations.
 pub fn patch_body(operations: Value) -> Value {
     json!({"schemas": [PATCH_OP], "Operations": operations})
 }
@@ -364,7 +364,7 @@ impl TestApp {
     }
 }
 
-/// The bootstrap organization of a test server.
+/// Reads the bootstrap organization of a test server.
 pub async fn default_organization(app: &TestApp) -> hub::storage::organizations::Organization {
     hub::storage::organizations::find_by_name(app.store.pool(), "default")
         .await
@@ -412,7 +412,7 @@ impl TestApp {
         .expect("cannot create a session")
     }
 
-    /// An admin API request (path relative to /api/v1) with a session token.
+    /// Builds an admin API request (path relative to /api/v1) with a session token.
     pub fn admin(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
         self.client
             .request(method, format!("{}/api/v1{path}", self.base_url))

@@ -27,7 +27,7 @@ impl AdminCaller {
         }
     }
 
-    /// The name shown to invited people.
+    /// Returns the name shown to invited people.
     pub fn display_name(&self) -> String {
         let user = &self.identity.user;
         user.display_name().or(user.user_name()).unwrap_or("An administrator").to_string()

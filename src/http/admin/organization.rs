@@ -66,6 +66,7 @@ pub async fn organization_patch(
     if caller.identity.effective_role != Role::Owner {
         return Err(DomainError::Forbidden("Only an Owner may change the organization's settings.".to_string()).into());
     }
+
     let before = caller.identity.organization.clone();
     let mut organization = before.clone();
     if let Some(domains) = body.verified_domains {
@@ -89,6 +90,7 @@ pub async fn organization_patch(
     if let Some(active) = body.scim_users_active {
         organization.scim_users_active = active;
     }
+
     organizations::update_settings(state.store.pool(), &organization).await?;
     // Cached SCIM tokens carry the organization's settings.
     state.token_cache.clear();

@@ -48,8 +48,8 @@ pub async fn users_list(
     let search = query.get("search").map(|text| text.trim().to_lowercase()).filter(|text| !text.is_empty());
     let product = query.get("product");
 
-    // NOTE: the filters run in memory over the organization's users; fine for thousands of
-    // users, and the place to move to SQL when organizations grow larger.
+    // NOTE: the filters run in memory over the organization's users. That is fine for thousands
+    // of users, and this is the place to move them to SQL for larger organizations.
     let all = users::list_all(state.store.pool(), org_id).await?;
     let mut memberships = HashMap::new();
     for chunk in all.chunks(500) {
@@ -73,7 +73,7 @@ pub async fn users_list(
     Ok(Json(json!({"users": items, "total": total, "page": page, "pageSize": page_size})))
 }
 
-/// The text a search looks in: userName, display name, name parts and email addresses.
+/// Builds the text a search looks in: userName, display name, name parts and email addresses.
 fn search_text(user: &crate::domain::user::User) -> String {
     let mut parts: Vec<String> = Vec::new();
     parts.extend(user.user_name().map(str::to_string));

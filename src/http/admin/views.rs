@@ -20,7 +20,7 @@ fn primary_value(user: &User, attribute: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A user with every profile field of the admin API.
+/// Renders a user with every profile field of the admin API.
 pub fn user_view(user: &User, memberships: &[Membership]) -> Value {
     let name = user.profile.get("name");
     json!({
@@ -50,7 +50,7 @@ pub fn user_view(user: &User, memberships: &[Membership]) -> Value {
     })
 }
 
-/// An invitation without its link, with the delivery state of its mail.
+/// Renders an invitation without its link, with the delivery state of its mail.
 pub fn invitation_view(invitation: &Invitation, mail: Option<&QueuedMail>, now: chrono::DateTime<chrono::Utc>) -> Value {
     json!({
         "id": invitation.id,
