@@ -62,6 +62,7 @@ async fn start_server() -> (Client, tempfile::TempDir) {
         bootstrap_org: "bench".to_string(),
         bootstrap_token: Some(TOKEN.to_string()),
         max_body_bytes: 16 * 1024 * 1024,
+        max_page_size: 1000,
         max_connections: 16,
         mail: None,
         mail_worker: Some(hub::mail::WorkerSettings::default()),

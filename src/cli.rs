@@ -115,6 +115,10 @@ struct ServeArgs {
     #[arg(long, env = "HUB_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     max_body_bytes: usize,
 
+    /// Largest page a list request returns, advertised in ServiceProviderConfig.
+    #[arg(long, env = "HUB_MAX_PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    max_page_size: i64,
+
     /// Maximum number of database connections.
     #[arg(long, env = "HUB_MAX_DB_CONNECTIONS", default_value_t = 16)]
     max_db_connections: u32,
@@ -258,6 +262,7 @@ async fn serve(storage: StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         bootstrap_org: args.bootstrap_org,
         bootstrap_token: std::env::var("HUB_BOOTSTRAP_SCIM_TOKEN").ok().filter(|token| !token.is_empty()),
         max_body_bytes: args.max_body_bytes,
+        max_page_size: args.max_page_size,
         max_connections: args.max_db_connections,
         mail: Some(args.mail.transport(&storage_data_dir)),
         mail_worker: (!args.no_mail_worker).then(WorkerSettings::default),

@@ -22,6 +22,8 @@ pub struct ServeConfig {
     pub bootstrap_token: Option<String>,
     /// Maximum request body size in bytes.
     pub max_body_bytes: usize,
+    /// Largest page of a list request (RFC 7644 §3.4.2.4), advertised in ServiceProviderConfig.
+    pub max_page_size: i64,
     /// Maximum database connections in the pool.
     pub max_connections: u32,
     /// Mail transport for invitations. `None` writes `.eml` files to `DATA_DIR/outbox`.

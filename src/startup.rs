@@ -66,6 +66,7 @@ impl Application {
             settings: Arc::new(HttpSettings {
                 public_url: config.public_url.clone(),
                 max_body_bytes: config.max_body_bytes,
+                max_page_size: config.max_page_size,
             }),
             clock,
             session_keys,

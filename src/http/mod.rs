@@ -38,6 +38,8 @@ pub struct HttpSettings {
     pub public_url: Option<String>,
     /// Maximum request body size in bytes.
     pub max_body_bytes: usize,
+    /// Largest page of a list request.
+    pub max_page_size: i64,
 }
 
 /// State shared by every handler.

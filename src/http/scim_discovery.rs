@@ -11,7 +11,7 @@ use crate::scim::{discovery, ScimError};
 
 pub async fn service_provider_config(State(state): State<AppState>, headers: HeaderMap, _caller: ScimCaller) -> ScimResponse {
     let base_url = state.scim_base_url(&headers);
-    ScimResponse::ok(discovery::service_provider_config(&base_url, state.settings.max_body_bytes))
+    ScimResponse::ok(discovery::service_provider_config(&base_url, state.settings.max_body_bytes, state.settings.max_page_size))
 }
 
 pub async fn resource_types(State(state): State<AppState>, headers: HeaderMap, _caller: ScimCaller) -> ScimResponse {

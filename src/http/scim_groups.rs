@@ -16,7 +16,7 @@ use super::request_id::RequestId;
 use super::response::ScimResponse;
 use super::scim_users::{change_context, search_request_params};
 use super::AppState;
-use crate::scim::list::{list_response, parse_params};
+use crate::scim::list::parse_params;
 use crate::scim::projection::Projection;
 use crate::scim::schema::GROUP_RESOURCE;
 use crate::scim::user::etag;
@@ -174,16 +174,17 @@ pub async fn groups_list(
 }
 
 async fn list_groups(state: &AppState, headers: &HeaderMap, caller: &ScimCaller, query: QueryParams) -> Result<ScimResponse, ApiError> {
-    let params = parse_params(&query.0)?;
+    let params = parse_params(&query.0, state.settings.max_page_size)?;
     let projection = projection_from(&query)?;
     let base_url = state.scim_base_url(headers);
-    let page = groups::list(&state.store, &caller.0.organization.id, &params, &base_url, wants_members(&query)).await?;
+    let now = state.clock.now().timestamp();
+    let page = groups::list(&state.store, &caller.0.organization.id, &params, &base_url, wants_members(&query), now).await?;
     let resources = page
         .groups
         .into_iter()
         .map(|group| projection.apply(&GROUP_RESOURCE, group))
         .collect();
-    Ok(ScimResponse::ok(list_response(page.total, params.start_index, resources)))
+    Ok(ScimResponse::ok(super::scim_users::page_response(page.total, &params, page.cursors, resources)))
 }
 
 /// POST /Groups/.search (RFC 7644 §3.4.3).

@@ -13,7 +13,7 @@ use super::request_id::RequestId;
 use super::response::ScimResponse;
 use super::AppState;
 use crate::domain::audit::{Actor, ChangeContext};
-use crate::scim::list::{list_response, parse_params, ListParams};
+use crate::scim::list::{cursor_list_response, list_response, parse_params, ListParams, PageCursors};
 use crate::scim::projection::Projection;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use crate::scim::user::etag;
@@ -160,16 +160,17 @@ async fn list_users(
     caller: &ScimCaller,
     query: QueryParams,
 ) -> Result<ScimResponse, ApiError> {
-    let params = parse_params(&query.0)?;
+    let params = parse_params(&query.0, state.settings.max_page_size)?;
     let projection = projection_from(&query)?;
     let base_url = state.scim_base_url(headers);
-    let page = users::list(&state.store, &caller.0.organization.id, &params, &base_url).await?;
+    let now = state.clock.now().timestamp();
+    let page = users::list(&state.store, &caller.0.organization.id, &params, &base_url, now).await?;
     let resources = page
         .users
         .into_iter()
         .map(|user| projection.apply(&USER_RESOURCE, user))
         .collect();
-    Ok(ScimResponse::ok(list_response(page.total, params.start_index, resources)))
+    Ok(ScimResponse::ok(page_response(page.total, &params, page.cursors, resources)))
 }
 
 /// POST /Users/.search (RFC 7644 §3.4.3): the list parameters in a SearchRequest body.
@@ -193,8 +194,15 @@ pub async fn root_search(
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
     let query = search_request_params(&body)?;
-    let params = parse_params(&query.0)?;
+    let params = parse_params(&query.0, state.settings.max_page_size)?;
+    if params.cursor.is_some() {
+        return Err(ScimError::invalid_value(
+            "Cursor paging is available on /Users/.search and /Groups/.search; the root search pages by startIndex.",
+        )
+        .into());
+    }
     let base_url = state.scim_base_url(&headers);
+    let now = state.clock.now().timestamp();
     let org_id = &caller.0.organization.id;
     let everything = ListParams {
         start_index: 1,
@@ -209,13 +217,13 @@ pub async fn root_search(
         }
     }
 
-    let users = match users::list(&state.store, org_id, &everything, &base_url).await {
+    let users = match users::list(&state.store, org_id, &everything, &base_url, now).await {
         Ok(page) => page.users,
         Err(error) if is_filter_mismatch(&error) => Vec::new(),
         Err(error) => return Err(error.into()),
     };
     let with_members = super::scim_groups::wants_members(&query);
-    let groups = match groups::list(&state.store, org_id, &everything, &base_url, with_members).await {
+    let groups = match groups::list(&state.store, org_id, &everything, &base_url, with_members, now).await {
         Ok(page) => page.groups,
         Err(error) if is_filter_mismatch(&error) => Vec::new(),
         Err(error) => return Err(error.into()),
@@ -267,4 +275,12 @@ pub(crate) fn search_request_params(body: &Value) -> Result<QueryParams, ApiErro
         params.insert(key.clone(), text);
     }
     Ok(QueryParams(params))
+}
+
+/// Builds the ListResponse of an index or a cursor request.
+pub(crate) fn page_response(total: i64, params: &ListParams, cursors: Option<PageCursors>, resources: Vec<Value>) -> Value {
+    match cursors {
+        Some(cursors) => cursor_list_response(total, cursors, resources),
+        None => list_response(total, params.start_index, resources),
+    }
 }

@@ -2,20 +2,30 @@
 
 use serde_json::{json, Value};
 
-use super::list::{list_response, MAX_COUNT};
+use super::cursor::CURSOR_TIMEOUT_SECONDS;
+use super::list::{list_response, DEFAULT_COUNT};
 use super::schema::{all_resource_types, all_schemas, HUB_GROUP, HUB_USER, SERVICE_PROVIDER_CONFIG};
 
 /// Maximum operations in one bulk request; advertised as `bulk.maxOperations`.
 pub const MAX_BULK_OPERATIONS: usize = 1000;
 
 /// Describes what this server supports; every flag matches what the code does.
-pub fn service_provider_config(base_url: &str, max_payload_bytes: usize) -> Value {
+pub fn service_provider_config(base_url: &str, max_payload_bytes: usize, max_page_size: i64) -> Value {
     json!({
         "schemas": [SERVICE_PROVIDER_CONFIG],
         "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
         "patch": {"supported": true},
         "bulk": {"supported": true, "maxOperations": MAX_BULK_OPERATIONS, "maxPayloadSize": max_payload_bytes},
-        "filter": {"supported": true, "maxResults": MAX_COUNT},
+        "filter": {"supported": true, "maxResults": max_page_size},
+        // RFC 9865 §4: both pagination methods, index-based when a request names neither.
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": DEFAULT_COUNT.min(max_page_size),
+            "maxPageSize": max_page_size,
+            "cursorTimeout": CURSOR_TIMEOUT_SECONDS,
+        },
         "changePassword": {"supported": false},
         "sort": {"supported": true},
         "etag": {"supported": true},

@@ -18,6 +18,12 @@ pub enum ScimType {
     InvalidValue,
     InvalidVers,
     Sensitive,
+    /// RFC 9865: a cursor Hub did not issue, or one issued for another query.
+    InvalidCursor,
+    /// RFC 9865: a cursor older than the advertised `cursorTimeout`.
+    ExpiredCursor,
+    /// RFC 9865: a `count` outside 0 to `maxPageSize` in a cursor request.
+    InvalidCount,
 }
 
 impl ScimType {
@@ -33,6 +39,9 @@ impl ScimType {
             ScimType::InvalidValue => "invalidValue",
             ScimType::InvalidVers => "invalidVers",
             ScimType::Sensitive => "sensitive",
+            ScimType::InvalidCursor => "invalidCursor",
+            ScimType::ExpiredCursor => "expiredCursor",
+            ScimType::InvalidCount => "invalidCount",
         }
     }
 }

@@ -6,14 +6,12 @@ use std::collections::HashMap;
 use scim_v2::filter::{AttrPath, Filter};
 use serde_json::{json, Value};
 
-use super::error::ScimError;
+use super::error::{ScimError, ScimType};
 use super::filter::{attribute_value, collect_values, parse, resolve_path, ResolvedPath};
 use super::schema::{AttrType, ResourceTypeDef, LIST_RESPONSE};
 
 /// Page size when the client sends no `count`.
 pub const DEFAULT_COUNT: i64 = 100;
-/// Largest page Hub returns; advertised as `filter.maxResults`.
-pub const MAX_COUNT: i64 = 1000;
 
 /// Validated list parameters.
 #[derive(Debug, Clone)]
@@ -26,11 +24,14 @@ pub struct ListParams {
     pub descending: bool,
     pub attributes: Option<String>,
     pub excluded_attributes: Option<String>,
+    /// RFC 9865 cursor paging: `Some("")` asks for the first page, `Some(cursor)` for the page
+    /// a previous response pointed to, `None` for index paging.
+    pub cursor: Option<String>,
 }
 
 /// Parses list parameters from a query string map, whose keys match case-insensitively.
 /// Unknown parameters (such as Entra's `aadOptscim062020`) are ignored.
-pub fn parse_params(query: &HashMap<String, String>) -> Result<ListParams, ScimError> {
+pub fn parse_params(query: &HashMap<String, String>, max_page_size: i64) -> Result<ListParams, ScimError> {
     let get = |name: &str| {
         query
             .iter()
@@ -41,11 +42,16 @@ pub fn parse_params(query: &HashMap<String, String>) -> Result<ListParams, ScimE
         Some(text) if !text.trim().is_empty() => Some(parse(text)?),
         _ => None,
     };
+    let cursor = get("cursor").map(str::to_string);
+    let requested_count = parse_integer(get("count"), "count")?;
+    if cursor.is_some() {
+        check_cursor_request(get("startIndex"), requested_count, max_page_size)?;
+    }
     // RFC 7644 §3.4.2.4: a startIndex below 1 means 1, and a negative count means 0.
     let start_index = parse_integer(get("startIndex"), "startIndex")?.unwrap_or(1).max(1);
-    let count = parse_integer(get("count"), "count")?
-        .unwrap_or(DEFAULT_COUNT)
-        .clamp(0, MAX_COUNT);
+    let count = requested_count
+        .unwrap_or_else(|| DEFAULT_COUNT.min(max_page_size))
+        .clamp(0, max_page_size);
     let descending = match get("sortOrder") {
         None => false,
         Some(order) if order.eq_ignore_ascii_case("ascending") => false,
@@ -64,7 +70,24 @@ pub fn parse_params(query: &HashMap<String, String>) -> Result<ListParams, ScimE
         descending,
         attributes: get("attributes").map(str::to_string),
         excluded_attributes: get("excludedAttributes").map(str::to_string),
+        cursor,
     })
+}
+
+/// Checks the parameters RFC 9865 constrains in a cursor request.
+fn check_cursor_request(start_index: Option<&str>, count: Option<i64>, max_page_size: i64) -> Result<(), ScimError> {
+    if start_index.is_some() {
+        return Err(ScimError::invalid_value(
+            "A request cannot use both cursor and startIndex; choose cursor or index paging.",
+        ));
+    }
+    match count {
+        Some(count) if !(0..=max_page_size).contains(&count) => Err(ScimError::bad_request(
+            ScimType::InvalidCount,
+            format!("count {count} is invalid with a cursor; it must be between 0 and {max_page_size} (maxPageSize)."),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn parse_integer(value: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
@@ -85,6 +108,31 @@ pub fn list_response(total_results: i64, start_index: i64, resources: Vec<Value>
         "itemsPerPage": resources.len(),
         "Resources": resources,
     })
+}
+
+/// The cursors of a page (RFC 9865 §2.2), each absent when there is no page that way.
+#[derive(Debug, Clone, Default)]
+pub struct PageCursors {
+    pub next: Option<String>,
+    pub previous: Option<String>,
+}
+
+/// Builds the ListResponse of a cursor request: `nextCursor` and `previousCursor` instead of
+/// `startIndex`.
+pub fn cursor_list_response(total_results: i64, cursors: PageCursors, resources: Vec<Value>) -> Value {
+    let mut response = json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total_results,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    });
+    if let Some(next) = cursors.next {
+        response["nextCursor"] = Value::String(next);
+    }
+    if let Some(previous) = cursors.previous {
+        response["previousCursor"] = Value::String(previous);
+    }
+    response
 }
 
 /// Sorts rendered resources by `sort_by` (RFC 7644 §3.4.2.3). The sort is stable, and
@@ -117,7 +165,7 @@ pub fn sort(
     Ok(())
 }
 
-fn parse_sort_path(sort_by: &str) -> Result<AttrPath, ScimError> {
+pub fn parse_sort_path(sort_by: &str) -> Result<AttrPath, ScimError> {
     let filter: Filter = format!("{sort_by} pr")
         .parse()
         .map_err(|_| ScimError::invalid_value(format!("sortBy {sort_by:?} is not an attribute path.")))?;

@@ -3,10 +3,12 @@
 //! Everything here works on `serde_json` documents and the schema definitions, with no storage
 //! or HTTP, so the same code serves every backend and every endpoint.
 
+pub mod cursor;
 pub mod discovery;
 pub mod document;
 pub mod error;
 pub mod filter;
+pub mod fold;
 pub mod group;
 pub mod list;
 pub mod patch;

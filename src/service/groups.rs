@@ -7,7 +7,6 @@
 
 use std::collections::HashSet;
 
-use scim_v2::filter::{AttrExp, CompValue, CompareOp, Filter};
 use serde_json::{json, Value};
 
 use super::users::check_owner_seats;
@@ -17,12 +16,14 @@ use crate::domain::audit::{AuditRecord, ChangeContext};
 use crate::domain::group::Group;
 use crate::domain::user::{validate_products, Role};
 use crate::scim::group::{patch_view, render, split_document, split_patch, GroupInput, MemberChange, MemberView};
-use crate::scim::list::{sort, ListParams};
+use super::listing::{self, Lister};
+use crate::scim::list::{ListParams, PageCursors};
 use crate::scim::schema::GROUP_RESOURCE;
 use crate::scim::{filter, patch, ScimError};
 use crate::storage::groups::{self as group_store, Member};
 use crate::storage::organizations::Organization;
-use crate::storage::{audit, users, Store, StorageError, WriteTx};
+use crate::storage::filter_sql::{Bind, Target};
+use crate::storage::{audit, users, Keyed, ListQuery, Store, StorageError, WriteTx};
 
 /// Maximum ids checked in one query, below the databases' bind-parameter limits.
 const ID_CHUNK: usize = 500;
@@ -376,58 +377,62 @@ async fn record(
 pub struct GroupPage {
     pub total: i64,
     pub groups: Vec<Value>,
+    pub cursors: Option<PageCursors>,
 }
 
-/// Lists groups for a query. Members are loaded only when `with_members` is true, so Entra's
-/// `excludedAttributes=members` lookups read no member rows.
+/// Lists groups for a query. Members are loaded only when `with_members` is true or a filter
+/// evaluated in memory reads them, so Entra's `excludedAttributes=members` lookups read no
+/// member rows. `now` (Unix seconds) dates and checks cursors.
 pub async fn list(
     store: &Store,
     org_id: &str,
     params: &ListParams,
     base_url: &str,
     with_members: bool,
+    now: i64,
 ) -> ServiceResult<GroupPage> {
-    if let Some(filter) = &params.filter {
-        filter::validate(&GROUP_RESOURCE, filter)?;
-    }
-    let offset = (params.start_index - 1).max(0);
-    let filter_needs_members = params.filter.as_ref().is_some_and(|filter| filter.to_string().to_lowercase().contains("members"));
-
-    if params.sort_by.is_none() {
-        if let Some(found) = list_indexed(store, org_id, params, offset).await? {
-            let (total, groups) = found;
-            let rendered = render_groups(store, groups, base_url, with_members).await?;
-            return Ok(GroupPage { total, groups: rendered });
-        }
-    }
-
-    let all = group_store::list_all(store.pool(), org_id).await?;
-    let load_members = with_members || filter_needs_members;
-    let mut matched = Vec::new();
-    for group in all {
-        let members = if load_members {
-            Some(member_views(group_store::list_members(store.pool(), &group.id).await?))
-        } else {
-            None
-        };
-        let rendered = render(&group, members.as_deref(), base_url);
-        let keep = match &params.filter {
-            Some(filter) => filter::matches(&GROUP_RESOURCE, &rendered, filter)?,
-            None => true,
-        };
-        if keep {
-            matched.push(if with_members || members.is_none() { rendered } else { render(&group, None, base_url) });
-        }
-    }
-    if let Some(sort_by) = &params.sort_by {
-        sort(&GROUP_RESOURCE, &mut matched, sort_by, params.descending)?;
-    }
-    let total = matched.len() as i64;
-    let groups = matched.into_iter().skip(offset as usize).take(params.count.max(0) as usize).collect();
-    Ok(GroupPage { total, groups })
+    let lister = GroupLister {
+        store,
+        org_id,
+        base_url,
+        with_members,
+    };
+    let page = listing::list(&lister, store.backend(), params, now).await?;
+    Ok(GroupPage {
+        total: page.total,
+        groups: page.resources,
+        cursors: page.cursors,
+    })
 }
 
-async fn render_groups(store: &Store, groups: Vec<Group>, base_url: &str, with_members: bool) -> ServiceResult<Vec<Value>> {
+struct GroupLister<'a> {
+    store: &'a Store,
+    org_id: &'a str,
+    base_url: &'a str,
+    with_members: bool,
+}
+
+impl Lister for GroupLister<'_> {
+    type Item = Group;
+
+    fn target(&self) -> Target {
+        Target::Groups
+    }
+
+    async fn count(&self, condition: Option<&str>, binds: &[Bind]) -> Result<i64, StorageError> {
+        group_store::count_where(self.store.pool(), self.org_id, condition, binds).await
+    }
+
+    async fn select(&self, query: &ListQuery<'_>) -> Result<Vec<Keyed<Group>>, StorageError> {
+        group_store::select(self.store.pool(), self.org_id, query).await
+    }
+
+    async fn render(&self, items: Vec<Group>, for_filter: bool) -> Result<Vec<Value>, StorageError> {
+        render_groups(self.store, items, self.base_url, self.with_members || for_filter).await
+    }
+}
+
+async fn render_groups(store: &Store, groups: Vec<Group>, base_url: &str, with_members: bool) -> Result<Vec<Value>, StorageError> {
     let mut rendered = Vec::with_capacity(groups.len());
     for group in groups {
         let members = if with_members {
@@ -438,44 +443,6 @@ async fn render_groups(store: &Store, groups: Vec<Group>, base_url: &str, with_m
         rendered.push(render(&group, members.as_deref(), base_url));
     }
     Ok(rendered)
-}
-
-/// Runs the lookups providers make on indexes: no filter, or `eq` on displayName,
-/// externalId, id or members.value. `None` when the filter needs a scan.
-async fn list_indexed(
-    store: &Store,
-    org_id: &str,
-    params: &ListParams,
-    offset: i64,
-) -> ServiceResult<Option<(i64, Vec<Group>)>> {
-    let Some(filter) = &params.filter else {
-        let total = group_store::count(store.pool(), org_id).await?;
-        let page = if params.count == 0 {
-            Vec::new()
-        } else {
-            group_store::list_page(store.pool(), org_id, offset, params.count).await?
-        };
-        return Ok(Some((total, page)));
-    };
-    let Filter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(value))) = filter else {
-        return Ok(None);
-    };
-    let core_uri = path.uri.as_deref().is_none_or(|uri| uri.eq_ignore_ascii_case(crate::scim::schema::CORE_GROUP));
-    if !core_uri {
-        return Ok(None);
-    }
-    let name = path.name.to_ascii_lowercase();
-    let sub = path.sub_attr.as_deref().map(str::to_ascii_lowercase);
-    let found: Vec<Group> = match (name.as_str(), sub.as_deref()) {
-        ("displayname", None) => group_store::find_by_display_name(store.pool(), org_id, value).await?.into_iter().collect(),
-        ("externalid", None) => group_store::find_by_external_id(store.pool(), org_id, value).await?.into_iter().collect(),
-        ("id", None) => group_store::get(store.pool(), org_id, value).await?.into_iter().collect(),
-        ("members", Some("value")) | ("members", None) => group_store::find_by_member(store.pool(), org_id, value).await?,
-        _ => return Ok(None),
-    };
-    let total = found.len() as i64;
-    let page = found.into_iter().skip(offset as usize).take(params.count.max(0) as usize).collect();
-    Ok(Some((total, page)))
 }
 
 /// Parses and validates a POST or PUT body.

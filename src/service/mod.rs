@@ -4,6 +4,7 @@
 pub mod admin_users;
 pub mod groups;
 pub mod invitations;
+pub(crate) mod listing;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

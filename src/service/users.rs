@@ -4,7 +4,6 @@
 //! new state, check uniqueness and the owner rules against the state inside the transaction, write the
 //! user and its audit entries, commit.
 
-use scim_v2::filter::{AttrExp, CompValue, CompareOp, Filter};
 use serde_json::{json, Map, Value};
 
 use super::invitations::{invite_provisioned_user, InvitationSettings, Inviter};
@@ -16,12 +15,14 @@ use crate::domain::rules::{check_owner_change, OwnerSeat};
 use crate::domain::user::{role_from_values, validate_products, validate_timezone, Lifecycle, Role, Status, User};
 use crate::domain::DomainError;
 use crate::scim::document::{check_required, drop_empty_extensions, parse_body};
-use crate::scim::list::{sort, ListParams};
+use super::listing::{self, Lister};
+use crate::scim::list::{ListParams, PageCursors};
 use crate::scim::schema::USER_RESOURCE;
 use crate::scim::user::{etag, patch_view, render, split_input, UserInput};
-use crate::scim::{filter, patch, ScimError};
+use crate::scim::{patch, ScimError};
 use crate::storage::organizations::Organization;
-use crate::storage::{audit, groups, sessions, users, Store, StorageError, WriteTx};
+use crate::storage::filter_sql::{Bind, Target};
+use crate::storage::{audit, groups, sessions, users, Keyed, ListQuery, Store, StorageError, WriteTx};
 
 /// A user with the group memberships that shape its effective access and its `groups`.
 #[derive(Debug, Clone)]
@@ -467,83 +468,45 @@ fn audit_snapshot(user: &User) -> Value {
 pub struct UserPage {
     pub total: i64,
     pub users: Vec<Value>,
+    pub cursors: Option<PageCursors>,
 }
 
 /// Lists users for a query (RFC 7644 §3.4.2), returning rendered resources before projection.
-///
-/// The lookups providers make (no filter, or `eq` on userName, externalId or id) run as
-/// indexed queries. Any other filter or a sort is evaluated in memory over the
-/// organization's users.
-pub async fn list(store: &Store, org_id: &str, params: &ListParams, base_url: &str) -> ServiceResult<UserPage> {
-    if let Some(filter) = &params.filter {
-        filter::validate(&USER_RESOURCE, filter)?;
-    }
-    let offset = params.start_index - 1;
-    if params.sort_by.is_none() {
-        if let Some(page) = list_indexed(store, org_id, params, base_url, offset).await? {
-            return Ok(page);
-        }
-    }
-
-    let all = users::list_all(store.pool(), org_id).await?;
-    let mut memberships = memberships_of_users(store, org_id, &all).await?;
-    let mut matched = Vec::new();
-    for user in &all {
-        let user_memberships = memberships.remove(&user.id).unwrap_or_default();
-        let rendered = render(user, &user_memberships, base_url);
-        let keep = match &params.filter {
-            Some(filter) => filter::matches(&USER_RESOURCE, &rendered, filter)?,
-            None => true,
-        };
-        if keep {
-            matched.push(rendered);
-        }
-    }
-    if let Some(sort_by) = &params.sort_by {
-        sort(&USER_RESOURCE, &mut matched, sort_by, params.descending)?;
-    }
-    let total = matched.len() as i64;
-    let page = matched
-        .into_iter()
-        .skip(offset.max(0) as usize)
-        .take(params.count.max(0) as usize)
-        .collect();
-    Ok(UserPage { total, users: page })
+/// `now` (Unix seconds) dates and checks cursors.
+pub async fn list(store: &Store, org_id: &str, params: &ListParams, base_url: &str, now: i64) -> ServiceResult<UserPage> {
+    let lister = UserLister { store, org_id, base_url };
+    let page = listing::list(&lister, store.backend(), params, now).await?;
+    Ok(UserPage {
+        total: page.total,
+        users: page.resources,
+        cursors: page.cursors,
+    })
 }
 
-/// Runs the list on indexes when the filter allows it; `None` when it does not.
-async fn list_indexed(
-    store: &Store,
-    org_id: &str,
-    params: &ListParams,
-    base_url: &str,
-    offset: i64,
-) -> ServiceResult<Option<UserPage>> {
-    let Some(filter) = &params.filter else {
-        let total = users::count(store.pool(), org_id).await?;
-        let page = if params.count == 0 {
-            Vec::new()
-        } else {
-            users::list_page(store.pool(), org_id, offset, params.count).await?
-        };
-        let users = render_all(store, org_id, &page, base_url).await?;
-        return Ok(Some(UserPage { total, users }));
-    };
-    let Some((attribute, value)) = indexed_equality(filter) else { return Ok(None) };
-    let found = match attribute {
-        IndexedAttribute::UserName => users::find_by_user_name(store.pool(), org_id, &value).await?,
-        IndexedAttribute::ExternalId => users::find_by_external_id(store.pool(), org_id, &value).await?,
-        IndexedAttribute::Id => users::get(store.pool(), org_id, &value).await?,
-    };
-    let found: Vec<User> = found.into_iter().filter(|user| user.removed_at.is_none()).collect();
-    let total = found.len() as i64;
-    let page: Vec<User> = found
-        .into_iter()
-        .skip(offset.max(0) as usize)
-        .take(params.count.max(0) as usize)
-        .collect();
-    let users = render_all(store, org_id, &page, base_url).await?;
-    Ok(Some(UserPage { total, users }))
+struct UserLister<'a> {
+    store: &'a Store,
+    org_id: &'a str,
+    base_url: &'a str,
+}
+
+impl Lister for UserLister<'_> {
+    type Item = User;
+
+    fn target(&self) -> Target {
+        Target::Users
+    }
+
+    async fn count(&self, condition: Option<&str>, binds: &[Bind]) -> Result<i64, StorageError> {
+        users::count_where(self.store.pool(), self.org_id, condition, binds).await
+    }
+
+    async fn select(&self, query: &ListQuery<'_>) -> Result<Vec<Keyed<User>>, StorageError> {
+        users::select(self.store.pool(), self.org_id, query).await
+    }
+
+    async fn render(&self, items: Vec<User>, _for_filter: bool) -> Result<Vec<Value>, StorageError> {
+        render_all(self.store, self.org_id, &items, self.base_url).await
+    }
 }
 
 async fn memberships_of_users(
@@ -569,34 +532,4 @@ async fn render_all(store: &Store, org_id: &str, users: &[User], base_url: &str)
             render(user, &user_memberships, base_url)
         })
         .collect())
-}
-
-enum IndexedAttribute {
-    UserName,
-    ExternalId,
-    Id,
-}
-
-/// Recognises `userName eq "x"`, `externalId eq "x"` and `id eq "x"`.
-fn indexed_equality(filter: &Filter) -> Option<(IndexedAttribute, String)> {
-    let Filter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(value))) = filter else {
-        return None;
-    };
-    let core_uri = path
-        .uri
-        .as_deref()
-        .is_none_or(|uri| uri.eq_ignore_ascii_case(crate::scim::schema::CORE_USER));
-    if path.sub_attr.is_some() || !core_uri {
-        return None;
-    }
-    let attribute = if path.name.eq_ignore_ascii_case("userName") {
-        IndexedAttribute::UserName
-    } else if path.name.eq_ignore_ascii_case("externalId") {
-        IndexedAttribute::ExternalId
-    } else if path.name.eq_ignore_ascii_case("id") {
-        IndexedAttribute::Id
-    } else {
-        return None;
-    };
-    Some((attribute, value.clone()))
 }

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use sqlx::{Any, Executor, Row};
 
-use super::{parse_json, parse_time, StorageError, StorageResult};
+use super::filter_sql::Bind;
+use super::users::bind_all;
+use super::{parse_json, parse_time, StorageError, StorageResult, Keyed, ListQuery};
 use crate::clock;
 use crate::domain::group::{Group, Membership};
 use crate::domain::user::Role;
@@ -288,4 +290,40 @@ pub async fn memberships_of<'e, E: Executor<'e, Database = Any>>(
         });
     }
     Ok(by_user)
+}
+
+/// Returns the groups a listing query selects, with their sequence numbers and sort keys.
+pub async fn select<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    query: &ListQuery<'_>,
+) -> StorageResult<Vec<Keyed<Group>>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, g.seq AS row_seq, {} AS row_key FROM groups g WHERE g.org_id = $1{}",
+        query.key_expression(),
+        query.tail()
+    );
+    let rows = bind_all(sqlx::query(&sql).bind(org_id), query.binds).fetch_all(executor).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Keyed {
+                item: from_row(row)?,
+                seq: row.try_get("row_seq")?,
+                key: row.try_get("row_key")?,
+            })
+        })
+        .collect()
+}
+
+/// Counts the groups a listing condition selects.
+pub async fn count_where<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    condition: Option<&str>,
+    binds: &[Bind],
+) -> StorageResult<i64> {
+    let condition = condition.map(|sql| format!(" AND ({sql})")).unwrap_or_default();
+    let sql = format!("SELECT COUNT(*) AS total FROM groups g WHERE g.org_id = $1{condition}");
+    let row = bind_all(sqlx::query(&sql).bind(org_id), binds).fetch_one(executor).await?;
+    Ok(row.try_get("total")?)
 }

@@ -10,6 +10,7 @@
 //! SQLite's own lock.
 
 pub mod audit;
+pub mod filter_sql;
 pub mod groups;
 pub mod invitations;
 pub mod mail_queue;
@@ -26,6 +27,45 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// A row of a listing with its place in the list order.
+#[derive(Debug, Clone)]
+pub struct Keyed<T> {
+    pub item: T,
+    /// Insertion order, the last tie-breaker of every list order.
+    pub seq: i64,
+    /// The sort key as text, when the list is sorted.
+    pub key: Option<String>,
+}
+
+/// One page of a listing query: the condition (filter and keyset, with placeholders from `$2`),
+/// its bound values, the order and the page bounds.
+#[derive(Debug, Clone)]
+pub struct ListQuery<'a> {
+    pub condition: Option<String>,
+    pub binds: &'a [filter_sql::Bind],
+    pub sort_key: Option<&'a str>,
+    pub order_by: String,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl ListQuery<'_> {
+    fn key_expression(&self) -> &str {
+        self.sort_key.unwrap_or("NULL")
+    }
+
+    /// The SQL after the fixed conditions: the listing condition, the order and the bounds.
+    fn tail(&self) -> String {
+        let mut tail = String::new();
+        if let Some(condition) = &self.condition {
+            tail.push_str(&format!(" AND ({condition})"));
+        }
+        tail.push_str(&format!(" ORDER BY {}", self.order_by));
+        tail.push_str(&format!(" LIMIT {} OFFSET {}", self.limit.max(0), self.offset.max(0)));
+        tail
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -127,6 +167,12 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         migrator.run(&pool).await.context("database migration failed")?;
+        let filled = users::backfill_filter_columns(&pool)
+            .await
+            .context("filling the filter columns of existing users failed")?;
+        if filled > 0 {
+            tracing::info!(users = filled, "filled the filter columns of existing users");
+        }
 
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         Ok(Store {

@@ -4,8 +4,11 @@
 use serde_json::{Map, Value};
 use sqlx::{Any, Executor, Row};
 
-use super::{parse_json, parse_time, StorageError, StorageResult};
+use super::filter_sql::Bind;
+use super::{parse_json, parse_time, Keyed, ListQuery, StorageError, StorageResult};
 use crate::clock;
+use crate::scim::fold::{fold, fold_document};
+use crate::scim::schema::USER_RESOURCE;
 use crate::domain::rules::OwnerSeat;
 use crate::domain::user::{Lifecycle, Role, Status, User};
 
@@ -54,11 +57,12 @@ fn to_json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
 }
 
-pub async fn insert<'e, E: Executor<'e, Database = Any>>(executor: E, user: &User) -> StorageResult<()> {
+pub async fn insert(connection: &mut sqlx::AnyConnection, user: &User) -> StorageResult<()> {
     sqlx::query(
         "INSERT INTO users (id, org_id, user_name, user_name_key, external_id, display_name, status, previous_status, \
-         role, products, profile, mfa_enabled, mfa_methods, last_login_at, version, created_at, updated_at, removed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         role, products, profile, mfa_enabled, mfa_methods, last_login_at, version, created_at, updated_at, removed_at, \
+         display_name_key, filter_doc) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
     )
     .bind(&user.id)
     .bind(&user.org_id)
@@ -78,17 +82,62 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(executor: E, user: &Use
     .bind(clock::format(user.created_at))
     .bind(clock::format(user.updated_at))
     .bind(user.removed_at.map(clock::format))
-    .execute(executor)
+    .bind(user.display_name().map(fold))
+    .bind(filter_doc(user))
+    .execute(&mut *connection)
     .await?;
+    write_email_keys(connection, user).await?;
+    Ok(())
+}
+
+/// The profile with case-insensitive strings folded, which SQL filters read.
+fn filter_doc(user: &User) -> String {
+    to_json_text(&fold_document(&USER_RESOURCE, &user.profile))
+}
+
+/// The folded email addresses of a user, for the `user_emails` index.
+fn email_keys(user: &User) -> Vec<String> {
+    let mut keys: Vec<String> = user
+        .profile
+        .get("emails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|email| email.get("value").and_then(Value::as_str))
+        .map(fold)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Rewrites the email index rows of a user. Removed users keep none.
+pub async fn write_email_keys(connection: &mut sqlx::AnyConnection, user: &User) -> StorageResult<()> {
+    sqlx::query("DELETE FROM user_emails WHERE user_id = $1")
+        .bind(&user.id)
+        .execute(&mut *connection)
+        .await?;
+    if user.removed_at.is_some() {
+        return Ok(());
+    }
+    for key in email_keys(user) {
+        sqlx::query("INSERT INTO user_emails (user_id, org_id, value_key) VALUES ($1, $2, $3)")
+            .bind(&user.id)
+            .bind(&user.org_id)
+            .bind(key)
+            .execute(&mut *connection)
+            .await?;
+    }
     Ok(())
 }
 
 /// Writes every column of an existing user.
-pub async fn update<'e, E: Executor<'e, Database = Any>>(executor: E, user: &User) -> StorageResult<()> {
+pub async fn update(connection: &mut sqlx::AnyConnection, user: &User) -> StorageResult<()> {
     let result = sqlx::query(
         "UPDATE users SET user_name = $1, user_name_key = $2, external_id = $3, display_name = $4, status = $5, \
          previous_status = $6, role = $7, products = $8, profile = $9, mfa_enabled = $10, mfa_methods = $11, \
-         last_login_at = $12, version = $13, updated_at = $14, removed_at = $15 WHERE id = $16 AND org_id = $17",
+         last_login_at = $12, version = $13, updated_at = $14, removed_at = $15, display_name_key = $16, filter_doc = $17 \
+         WHERE id = $18 AND org_id = $19",
     )
     .bind(user.user_name().map(str::to_string))
     .bind(user.user_name().map(user_name_key))
@@ -105,13 +154,16 @@ pub async fn update<'e, E: Executor<'e, Database = Any>>(executor: E, user: &Use
     .bind(user.version)
     .bind(clock::format(user.updated_at))
     .bind(user.removed_at.map(clock::format))
+    .bind(user.display_name().map(fold))
+    .bind(filter_doc(user))
     .bind(&user.id)
     .bind(&user.org_id)
-    .execute(executor)
+    .execute(&mut *connection)
     .await?;
     if result.rows_affected() != 1 {
         return Err(StorageError::Corrupt(format!("user {} vanished during an update", user.id)));
     }
+    write_email_keys(connection, user).await?;
     Ok(())
 }
 
@@ -239,4 +291,80 @@ pub async fn existing_ids<'e, E: Executor<'e, Database = Any>>(
     }
     let rows = query.fetch_all(executor).await?;
     rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
+}
+
+/// Binds values in order onto a query built with `filter_sql`.
+pub(crate) fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    binds: &'q [Bind],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for value in binds {
+        query = match value {
+            Bind::Text(text) => query.bind(text.as_str()),
+            Bind::Int(number) => query.bind(*number),
+        };
+    }
+    query
+}
+
+/// Returns the users a listing query selects, with their sequence numbers and sort keys.
+pub async fn select<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    query: &ListQuery<'_>,
+) -> StorageResult<Vec<Keyed<User>>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, u.seq AS row_seq, {} AS row_key FROM users u WHERE u.org_id = $1 AND u.removed_at IS NULL{}",
+        query.key_expression(),
+        query.tail()
+    );
+    let rows = bind_all(sqlx::query(&sql).bind(org_id), query.binds).fetch_all(executor).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Keyed {
+                item: from_row(row)?,
+                seq: row.try_get("row_seq")?,
+                key: row.try_get("row_key")?,
+            })
+        })
+        .collect()
+}
+
+/// Counts the users a listing condition selects.
+pub async fn count_where<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    condition: Option<&str>,
+    binds: &[Bind],
+) -> StorageResult<i64> {
+    let condition = condition.map(|sql| format!(" AND ({sql})")).unwrap_or_default();
+    let sql = format!("SELECT COUNT(*) AS total FROM users u WHERE u.org_id = $1 AND u.removed_at IS NULL{condition}");
+    let row = bind_all(sqlx::query(&sql).bind(org_id), binds).fetch_one(executor).await?;
+    Ok(row.try_get("total")?)
+}
+
+/// Fills the filter columns of rows written before they existed, a batch at a time.
+pub async fn backfill_filter_columns(pool: &sqlx::AnyPool) -> StorageResult<u64> {
+    let mut filled = 0;
+    loop {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE filter_doc IS NULL LIMIT 500"))
+            .fetch_all(pool)
+            .await?;
+        if rows.is_empty() {
+            return Ok(filled);
+        }
+        let mut tx = pool.begin().await?;
+        for row in &rows {
+            let user = from_row(row)?;
+            sqlx::query("UPDATE users SET filter_doc = $1, display_name_key = $2 WHERE id = $3")
+                .bind(filter_doc(&user))
+                .bind(user.display_name().map(fold))
+                .bind(&user.id)
+                .execute(&mut *tx)
+                .await?;
+            write_email_keys(&mut tx, &user).await?;
+            filled += 1;
+        }
+        tx.commit().await?;
+    }
 }

@@ -115,6 +115,7 @@ async fn start_server_with_mail(
         bootstrap_org: "default".to_string(),
         bootstrap_token: Some(BOOTSTRAP_TOKEN.to_string()),
         max_body_bytes: 1_048_576,
+        max_page_size: 1000,
         max_connections: 8,
         mail,
         mail_worker,
@@ -381,7 +382,8 @@ impl TestApp {
             .expect("cannot read user")
             .expect("no such user");
         user.lifecycle = hub::domain::user::Lifecycle::new(status);
-        hub::storage::users::update(self.store.pool(), &user).await.expect("cannot update user");
+        let mut connection = self.store.pool().acquire().await.expect("cannot acquire a connection");
+        hub::storage::users::update(&mut connection, &user).await.expect("cannot update user");
     }
 
     /// Creates an Active user with a role and returns its id and a session token for it.

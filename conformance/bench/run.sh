@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# Load benchmark of Hub's SCIM API, side by side with peer SCIM servers and an axum
+# hello-world. See README.md in this folder for the operations, settings and output.
+#
+#   conformance/bench/run.sh
+#
+# Starts Hub on 127.0.0.1:$BENCH_PORT with a fresh database, seeds users and groups
+# through the SCIM API, runs wrk against each operation, stops Hub, then runs the peers
+# one at a time and prints one table. Settings come from environment variables.
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=common.sh
+source "$BENCH_DIR/common.sh"
+
+BENCH_USERS="${BENCH_USERS:-100000}"
+BENCH_GROUPS="${BENCH_GROUPS:-1000}"
+BENCH_SMALL_GROUP_SIZE="${BENCH_SMALL_GROUP_SIZE:-10}"
+BENCH_MEMBER_BATCH="${BENCH_MEMBER_BATCH:-5000}"
+BENCH_MEMBER_POOL="${BENCH_MEMBER_POOL:-20000}"
+BENCH_BULK_CONNECTIONS="${BENCH_BULK_CONNECTIONS:-$BENCH_CONNECTIONS}"
+BENCH_BULK_DURATION="${BENCH_BULK_DURATION:-$BENCH_DURATION}"
+BENCH_OPS="${BENCH_OPS:-get filter-username filter-externalid list-first list-page list-last patch-user create bulk-create patch-large-group patch-small-group}"
+BENCH_PEERS="${BENCH_PEERS-scim2-server scimmy-sqlite ceiling}"
+BENCH_HARNESS_DIR="${BENCH_HARNESS_DIR:-$REPO_ROOT/../shared/bench}"
+BENCH_PEER_PORT="${BENCH_PEER_PORT:-18290}"
+BENCH_PEER_USERS="${BENCH_PEER_USERS:-$BENCH_USERS}"
+BENCH_PEER_SEED_MAX_S="${BENCH_PEER_SEED_MAX_S:-600}"
+BENCH_ALLOW_INVITATIONS="${BENCH_ALLOW_INVITATIONS:-0}"
+
+KNOWN_OPS=" get filter-username filter-externalid list-first list-page list-last patch-user create bulk-create patch-large-group patch-small-group "
+# Peer operations of the side-by-side harness and the Hub operation that sends the same
+# request: create = POST /Users, filter = userName eq, get = GET /Users/{id},
+# patch = replace displayName, list = a page of 100 at a random startIndex.
+PEER_OPERATION_MAP="create=create filter=filter-username get=get patch=patch-user list=list-page"
+
+COMPARE_PID=""
+
+cleanup() {
+  if [ -n "$COMPARE_PID" ] && kill -0 "$COMPARE_PID" 2>/dev/null; then
+    # The harness stops the peer it started from its own EXIT trap.
+    kill -TERM "$COMPARE_PID" 2>/dev/null || true
+    wait "$COMPARE_PID" 2>/dev/null || true
+  fi
+  cleanup_common
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+check_run_settings() {
+  check_settings
+  require_positive_integer BENCH_USERS "$BENCH_USERS"
+  require_positive_integer BENCH_GROUPS "$BENCH_GROUPS"
+  require_positive_integer BENCH_SMALL_GROUP_SIZE "$BENCH_SMALL_GROUP_SIZE"
+  require_positive_integer BENCH_MEMBER_BATCH "$BENCH_MEMBER_BATCH"
+  require_positive_integer BENCH_MEMBER_POOL "$BENCH_MEMBER_POOL"
+  require_positive_integer BENCH_BULK_CONNECTIONS "$BENCH_BULK_CONNECTIONS"
+  require_positive_integer BENCH_BULK_DURATION "$BENCH_BULK_DURATION"
+  require_positive_integer BENCH_PEER_PORT "$BENCH_PEER_PORT"
+  require_positive_integer BENCH_PEER_USERS "$BENCH_PEER_USERS"
+  require_positive_integer BENCH_PEER_SEED_MAX_S "$BENCH_PEER_SEED_MAX_S"
+  [ "$BENCH_USERS" -ge 100 ] || die "BENCH_USERS must be at least 100, so that a list page has 100 users; got $BENCH_USERS"
+  [ "$BENCH_SMALL_GROUP_SIZE" -le "$BENCH_USERS" ] \
+    || die "BENCH_SMALL_GROUP_SIZE ($BENCH_SMALL_GROUP_SIZE) must not exceed BENCH_USERS ($BENCH_USERS)"
+  [ "$BENCH_PORT" != "$BENCH_PEER_PORT" ] || die "BENCH_PORT and BENCH_PEER_PORT must differ"
+  local operation
+  for operation in $BENCH_OPS; do
+    case "$KNOWN_OPS" in
+      *" $operation "*) ;;
+      *) die "unknown operation '$operation' in BENCH_OPS; known:$KNOWN_OPS" ;;
+    esac
+  done
+}
+
+# Creates the large group (no members yet) and BENCH_GROUPS - 1 small groups of
+# BENCH_SMALL_GROUP_SIZE members each, drawn in turn from the seeded users. Writes the
+# large group's id to large-group.txt and the small groups' ids to groups.txt.
+seed_groups() {  # OUT_DIR
+  local out_dir="$1" work_dir="$1/seed" code
+  code="$(hub_request POST "$SCIM_BASE/Groups" "$work_dir/large-group.json" \
+    "$(jq -cn --arg schema "$CORE_GROUP" '{schemas: [$schema], displayName: "bench-large-group"}')")"
+  [ "$code" = 201 ] || die "POST $SCIM_BASE/Groups (large group) returned $code: $(head -c 300 "$work_dir/large-group.json")"
+  jq -r .id "$work_dir/large-group.json" >"$out_dir/large-group.txt"
+
+  : >"$out_dir/groups.txt"
+  local small_groups=$((BENCH_GROUPS - 1)) first=0
+  while [ "$first" -lt "$small_groups" ]; do
+    local count=$((small_groups - first))
+    [ "$count" -gt "$BENCH_BULK_SIZE" ] && count="$BENCH_BULK_SIZE"
+    awk -F'\t' -v first="$first" -v count="$count" -v size="$BENCH_SMALL_GROUP_SIZE" \
+      -v group_schema="$CORE_GROUP" -v bulk_schema="$BULK_REQUEST" '
+      { ids[NR - 1] = $1 }
+      END {
+        printf "{\"schemas\":[\"%s\"],\"Operations\":[", bulk_schema
+        for (g = first; g < first + count; g++) {
+          if (g > first) printf ","
+          printf "{\"method\":\"POST\",\"path\":\"/Groups\",\"bulkId\":\"g%d\",\"data\":{\"schemas\":[\"%s\"],", g, group_schema
+          printf "\"displayName\":\"bench-group-%05d\",\"members\":[", g
+          for (j = 0; j < size; j++) {
+            if (j > 0) printf ","
+            printf "{\"value\":\"%s\"}", ids[(g * size + j) % NR]
+          }
+          printf "]}}"
+        }
+        printf "]}"
+      }' "$out_dir/users.tsv" >"$work_dir/groups-$first.json"
+    code="$(hub_request POST "$SCIM_BASE/Bulk" "$work_dir/groups-$first.response.json" "@$work_dir/groups-$first.json")"
+    [ "$code" = 200 ] || die "POST $SCIM_BASE/Bulk (groups) returned $code: $(head -c 300 "$work_dir/groups-$first.response.json")"
+    jq -r '.Operations[] | select(.status == "201") | .location | split("/") | last' \
+      "$work_dir/groups-$first.response.json" >>"$out_dir/groups.txt"
+    first=$((first + count))
+  done
+  local created
+  created="$(wc -l <"$out_dir/groups.txt")"
+  [ "$created" -eq "$small_groups" ] || die "created $created of $small_groups small groups; see $work_dir/groups-*.response.json"
+  log "created $BENCH_GROUPS groups: 1 large and $small_groups with $BENCH_SMALL_GROUP_SIZE members each"
+}
+
+# Adds every seeded user to the large group, BENCH_MEMBER_BATCH members per PATCH.
+fill_large_group() {  # OUT_DIR
+  local out_dir="$1" work_dir="$1/seed" large_group started_at
+  large_group="$(cat "$out_dir/large-group.txt")"
+  started_at="$(date +%s)"
+  rm -f "$work_dir"/members-*
+  cut -f1 "$out_dir/users.tsv" | split -l "$BENCH_MEMBER_BATCH" -d -a 4 - "$work_dir/members-"
+  local chunk code
+  for chunk in "$work_dir"/members-*; do
+    jq -Rn --arg schema "$PATCH_OP" \
+      '{schemas: [$schema], Operations: [{op: "add", path: "members", value: [inputs | {value: .}]}]}' \
+      <"$chunk" >"$chunk.json"
+    code="$(hub_request PATCH "$SCIM_BASE/Groups/$large_group" "$chunk.response" "@$chunk.json")"
+    [ "$code" = 204 ] || die "PATCH $SCIM_BASE/Groups/$large_group (add $(wc -l <"$chunk") members) returned $code: $(head -c 300 "$chunk.response")"
+    rm -f "$chunk" "$chunk.json" "$chunk.response"
+  done
+  log "added $(wc -l <"$out_dir/users.tsv") members to the large group in $(($(date +%s) - started_at)) s"
+}
+
+# Sends one request of each kind and checks the response content, so that a table of fast
+# error responses cannot pass for a result. Prints one line per failed check.
+check_responses() {  # OUT_DIR TOTAL_USERS
+  local out_dir="$1" total="$2" work_dir="$1/seed" id user_name external_id code value
+  IFS=$'\t' read -r id user_name external_id <"$out_dir/users.tsv"
+
+  code="$(hub_request GET "$SCIM_BASE/Users/$id" "$work_dir/check.json")"
+  value="$(jq -r .id "$work_dir/check.json" 2>/dev/null || true)"
+  [ "$code" = 200 ] && [ "$value" = "$id" ] || echo "GET /Users/$id returned $code with id '$value'"
+
+  code="$(curl -s -o "$work_dir/check.json" -w '%{http_code}' -m 60 -G -H "Authorization: Bearer $HUB_TOKEN" \
+    --data-urlencode "filter=userName eq \"$user_name\"" "$HUB_URL$SCIM_BASE/Users" || echo 000)"
+  value="$(jq -r '"\(.totalResults) \(.Resources[0].id)"' "$work_dir/check.json" 2>/dev/null || true)"
+  [ "$code" = 200 ] && [ "$value" = "1 $id" ] || echo "filter userName eq returned $code with totalResults and id '$value'"
+
+  code="$(curl -s -o "$work_dir/check.json" -w '%{http_code}' -m 60 -G -H "Authorization: Bearer $HUB_TOKEN" \
+    --data-urlencode "filter=externalId eq \"$external_id\"" "$HUB_URL$SCIM_BASE/Users" || echo 000)"
+  value="$(jq -r '"\(.totalResults) \(.Resources[0].id)"' "$work_dir/check.json" 2>/dev/null || true)"
+  [ "$code" = 200 ] && [ "$value" = "1 $id" ] || echo "filter externalId eq returned $code with totalResults and id '$value'"
+
+  code="$(hub_request GET "$SCIM_BASE/Users?startIndex=1&count=100" "$work_dir/check.json")"
+  value="$(jq -r '"\(.Resources | length) \(.totalResults)"' "$work_dir/check.json" 2>/dev/null || true)"
+  [ "$code" = 200 ] && [ "$value" = "100 $total" ] || echo "list startIndex=1 returned $code with page size and total '$value' (expected '100 $total')"
+
+  code="$(hub_request GET "$SCIM_BASE/Users?startIndex=$((total - 99))&count=100" "$work_dir/check.json")"
+  value="$(jq -r '.Resources | length' "$work_dir/check.json" 2>/dev/null || true)"
+  [ "$code" = 200 ] && [ "$value" = 100 ] || echo "list startIndex=$((total - 99)) returned $code with $value resources (expected 100)"
+
+  code="$(hub_request PATCH "$SCIM_BASE/Users/$id" "$work_dir/check.json" \
+    "$(jq -cn --arg schema "$PATCH_OP" '{schemas: [$schema], Operations: [{op: "replace", path: "displayName", value: "Checked"}]}')")"
+  value="$(jq -r .displayName "$work_dir/check.json" 2>/dev/null || true)"
+  [ "$code" = 200 ] && [ "$value" = Checked ] || echo "PATCH /Users/$id returned $code with displayName '$value'"
+
+  local large_group members
+  large_group="$(cat "$out_dir/large-group.txt")"
+  code="$(hub_request GET "$SCIM_BASE/Groups/$large_group" "$work_dir/check.json")"
+  members="$(jq -r '.members | length' "$work_dir/check.json" 2>/dev/null || true)"
+  [ "$code" = 200 ] && [ "$members" = "$BENCH_USERS" ] \
+    || echo "GET /Groups/$large_group returned $code with $members members (expected $BENCH_USERS)"
+  rm -f "$work_dir/check.json"
+}
+
+# Writes pool.txt: users that are not members of the large group, for patch-large-group.
+# They are the users that create and bulk-create made, topped up through /Bulk to
+# BENCH_MEMBER_POOL.
+prepare_member_pool() {  # OUT_DIR
+  local out_dir="$1"
+  find "$out_dir" -maxdepth 1 -name 'created-*.txt' -print0 | xargs -0 -r cat >"$out_dir/pool.txt"
+  local have missing
+  have="$(wc -l <"$out_dir/pool.txt")"
+  missing=$((BENCH_MEMBER_POOL - have))
+  if [ "$missing" -gt 0 ]; then
+    log "creating $missing more users outside the large group, for patch-large-group"
+    seed_users pool "$missing" "$out_dir/pool-users.tsv" "$out_dir/seed"
+    cut -f1 "$out_dir/pool-users.tsv" >>"$out_dir/pool.txt"
+  fi
+}
+
+measure_hub() {  # OUT_DIR RESULTS_FILE TOTAL_USERS
+  local out_dir="$1" results_file="$2" total="$3" operation
+  for operation in $BENCH_OPS; do
+    case "$operation" in
+      get | filter-username | filter-externalid | patch-user)
+        run_wrk_phase "$results_file" "$out_dir" "$operation" "$BENCH_CONNECTIONS" "$BENCH_DURATION" users="$out_dir/users.tsv" ;;
+      list-first | create)
+        run_wrk_phase "$results_file" "$out_dir" "$operation" "$BENCH_CONNECTIONS" "$BENCH_DURATION" ;;
+      list-last)
+        run_wrk_phase "$results_file" "$out_dir" "$operation" "$BENCH_CONNECTIONS" "$BENCH_DURATION" start=$((total - 99)) ;;
+      list-page)
+        run_wrk_phase "$results_file" "$out_dir" "$operation" "$BENCH_CONNECTIONS" "$BENCH_DURATION" total="$total" ;;
+      bulk-create)
+        run_wrk_phase "$results_file" "$out_dir" "$operation" "$BENCH_BULK_CONNECTIONS" "$BENCH_BULK_DURATION" bulk="$BENCH_BULK_SIZE" ;;
+      patch-large-group)
+        prepare_member_pool "$out_dir"
+        run_wrk_phase "$results_file" "$out_dir" "$operation" "$BENCH_CONNECTIONS" "$BENCH_DURATION" \
+          group="$(cat "$out_dir/large-group.txt")" pool="$out_dir/pool.txt" ;;
+      patch-small-group)
+        run_wrk_phase "$results_file" "$out_dir" "$operation" "$BENCH_CONNECTIONS" "$BENCH_DURATION" \
+          users="$out_dir/users.tsv" groups="$out_dir/groups.txt" ;;
+    esac
+  done
+}
+
+# Runs the side-by-side harness against each peer and appends its rows to RESULTS_FILE,
+# with the operations renamed to Hub's. The harness seeds each peer by POST /Users.
+measure_peers() {  # OUT_DIR RESULTS_FILE
+  local out_dir="$1" results_file="$2"
+  [ -n "$BENCH_PEERS" ] || return 0
+  if [ ! -x "$BENCH_HARNESS_DIR/compare.sh" ]; then
+    log "no side-by-side harness at $BENCH_HARNESS_DIR (compare.sh); set BENCH_HARNESS_DIR, or BENCH_PEERS= to skip the peers"
+    return 0
+  fi
+  require_free_port "$BENCH_PEER_PORT"
+  local peer_duration="$BENCH_DURATION"
+  if [ "$peer_duration" -gt 10 ]; then
+    # NOTE: the harness caps every phase at 10 s, so longer Hub phases are not matched.
+    log "the peer harness runs each phase for at most 10 s; BENCH_DURATION is $BENCH_DURATION"
+  fi
+  log "running peers ($BENCH_PEERS) with $BENCH_PEER_USERS users each; output in $out_dir/peers.log"
+  # shellcheck disable=SC2086 # BENCH_PEERS is a list of target names
+  RUN_DIR="$out_dir/peers" PORT="$BENCH_PEER_PORT" N="$BENCH_PEER_USERS" CONC="$BENCH_CONNECTIONS" \
+    DUR="$peer_duration" SEED_MAX_S="$BENCH_PEER_SEED_MAX_S" WRK_THREADS="$BENCH_THREADS" \
+    "$BENCH_HARNESS_DIR/compare.sh" $BENCH_PEERS >"$out_dir/peers.log" 2>&1 &
+  COMPARE_PID=$!
+  wait "$COMPARE_PID" || log "the peer harness exited with an error; see $out_dir/peers.log"
+  COMPARE_PID=""
+  grep '^# WARNING\|^# first error\|bench failed' "$out_dir/peers.log" | sed 's/^/peers: /' >&2 || true
+
+  [ -f "$out_dir/peers/results.tsv" ] || return 0
+  awk -F'\t' -v map="$PEER_OPERATION_MAP" '
+    BEGIN {
+      n = split(map, pairs, " ")
+      for (i = 1; i <= n; i++) { split(pairs[i], pair, "="); renamed[pair[1]] = pair[2] }
+    }
+    $2 == "rss_mib" { printf "%s\tpeak-rss\t%s\t-\t-\t-\t-\t\n", $1, $6; next }
+    ($2 in renamed) { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", $1, renamed[$2], $3, $4, $5, $6, $7 }
+  ' "$out_dir/peers/results.tsv" >>"$results_file"
+}
+
+print_table() {  # RESULTS_FILE
+  awk -F'\t' -v order="$BENCH_OPS" -v peers="$BENCH_PEERS" '
+    $2 == "peak-rss" { rss[$1] = $3; next }
+    { rate[$1, $2] = $3; p50[$1, $2] = $4; p99[$1, $2] = $5; errors[$1, $2] = $6; requests[$1, $2] = $7; note[$1, $2] = $8 }
+    END {
+      op_count = split(order, ops, " ")
+      target_count = split("hub " peers, targets, " ")
+      printf "%-18s %-14s %9s %9s %9s %7s %9s %11s  %s\n", "operation", "target", "req/s", "p50 ms", "p99 ms", "errors", "requests", "Hub/target", "note"
+      for (i = 1; i <= op_count; i++) {
+        op = ops[i]
+        for (j = 1; j <= target_count; j++) {
+          t = targets[j]
+          if (!((t, op) in rate)) continue
+          ratio = "-"
+          if (t != "hub" && rate[t, op] + 0 > 0 && rate["hub", op] != "-") ratio = sprintf("%.2f", rate["hub", op] / rate[t, op])
+          printf "%-18s %-14s %9s %9s %9s %7s %9s %11s  %s\n", op, t, rate[t, op], p50[t, op], p99[t, op], errors[t, op], requests[t, op], ratio, note[t, op]
+        }
+      }
+      print ""
+      for (j = 1; j <= target_count; j++) {
+        t = targets[j]
+        if (t in rss) printf "peak RSS %-14s %s MiB\n", t, rss[t]
+      }
+    }' "$1"
+}
+
+main() {
+  check_tools wrk jq curl awk
+  check_run_settings
+  local out_dir="${BENCH_OUT_DIR:-$(mktemp -d /tmp/hub-bench.XXXXXX)}"
+  mkdir -p "$out_dir/seed"
+  out_dir="$(cd "$out_dir" && pwd)"
+  local results_file="$out_dir/results.tsv"
+  : >"$results_file"
+  log "output folder: $out_dir"
+
+  start_hub "$out_dir"
+  if ! enable_scim_users_active "$out_dir"; then
+    [ "$BENCH_ALLOW_INVITATIONS" = 1 ] \
+      || die "cannot turn on scimUsersActive (reason above), so every seeded user would get an invitation mail; set BENCH_ALLOW_INVITATIONS=1 to run anyway"
+    log "WARNING: scimUsersActive is off, so Hub writes an invitation mail for every user"
+  fi
+
+  : >"$out_dir/users.tsv"
+  seed_users user "$BENCH_USERS" "$out_dir/users.tsv" "$out_dir/seed"
+  seed_groups "$out_dir"
+  fill_large_group "$out_dir"
+  local total
+  total="$(hub_user_count "$out_dir/seed")"
+  log "Hub lists $total users ($BENCH_USERS seeded and the Owner that changed the settings)"
+  local check_failures
+  check_failures="$(check_responses "$out_dir" "$total")"
+  if [ -n "$check_failures" ]; then
+    log "WARNING: response checks failed, so some numbers below may measure error responses:"
+    printf '%s\n' "$check_failures" | sed 's/^/  /' >&2
+  fi
+  local rss_after_seed
+  rss_after_seed="$(hub_peak_rss_mib)"
+
+  measure_hub "$out_dir" "$results_file" "$total"
+  local rss_end
+  rss_end="$(hub_peak_rss_mib)"
+  printf 'hub\tpeak-rss\t%s\t-\t-\t-\t-\t\n' "$rss_end" >>"$results_file"
+  stop_hub
+
+  measure_peers "$out_dir" "$results_file"
+
+  {
+    echo "Hub SCIM load benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "hub: $("$HUB_BIN" --version 2>/dev/null || echo "$HUB_BIN"), $(backend_name), $BENCH_USERS users and $BENCH_GROUPS groups"
+    echo "peers: ${BENCH_PEERS:-none}, $BENCH_PEER_USERS users each"
+    echo "load: wrk, $BENCH_CONNECTIONS connections, $BENCH_THREADS thread(s), $BENCH_DURATION s per operation (bulk-create: $BENCH_BULK_CONNECTIONS connections, $BENCH_BULK_DURATION s)"
+    echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "Hub peak RSS (VmHWM): $rss_after_seed MiB after seeding, $rss_end MiB at the end"
+    [ -z "$check_failures" ] || echo "WARNING: response checks failed: $(printf '%s; ' "$check_failures")"
+    echo
+    print_table "$results_file"
+  } | tee "$out_dir/report.txt"
+  log "report: $out_dir/report.txt"
+}
+
+main "$@"

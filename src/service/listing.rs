@@ -1,0 +1,257 @@
+//! Listing (RFC 7644 §3.4.2): filter, sort, index paging and RFC 9865 cursor paging, shared by
+//! Users and Groups.
+//!
+//! A query runs in SQL when its filter and sort translate exactly (`storage::filter_sql`): a
+//! COUNT for `totalResults`, then one page by OFFSET or, with a cursor, by keyset on the sort
+//! key and insertion order, which costs the same on the last page as on the first. Otherwise
+//! SQL narrows the candidates as far as it can, and the filter and sort run in memory on the
+//! rendered resources.
+
+use scim_v2::filter::Filter;
+use serde_json::Value;
+
+use super::ServiceResult;
+use crate::scim::cursor::{query_fingerprint, Cursor, Position};
+use crate::scim::filter;
+use crate::scim::list::{parse_sort_path, sort, ListParams, PageCursors};
+use crate::storage::filter_sql::{self, Bind, Boundary, SortKey, SqlBuilder, Target, Translation};
+use crate::storage::{Backend, Keyed, ListQuery, StorageError};
+
+/// The storage and rendering of one resource type, for the shared listing steps.
+pub(crate) trait Lister {
+    type Item;
+
+    fn target(&self) -> Target;
+
+    /// Counts the resources a condition selects.
+    async fn count(&self, condition: Option<&str>, binds: &[Bind]) -> Result<i64, StorageError>;
+
+    /// Returns the resources a listing query selects, with their places in the list order.
+    async fn select(&self, query: &ListQuery<'_>) -> Result<Vec<Keyed<Self::Item>>, StorageError>;
+
+    /// Renders resources as SCIM documents; `for_filter` asks for every attribute a filter
+    /// evaluated in memory may read.
+    async fn render(&self, items: Vec<Self::Item>, for_filter: bool) -> Result<Vec<Value>, StorageError>;
+}
+
+/// One page of a listing.
+pub struct Page {
+    pub total: i64,
+    pub resources: Vec<Value>,
+    /// The page's cursors, for a cursor request.
+    pub cursors: Option<PageCursors>,
+}
+
+/// Lists resources for validated parameters. `now` (Unix seconds) dates and checks cursors.
+pub(crate) async fn list<L: Lister>(lister: &L, backend: Backend, params: &ListParams, now: i64) -> ServiceResult<Page> {
+    let resource = lister.target();
+    let definition = match resource {
+        Target::Users => &*crate::scim::schema::USER_RESOURCE,
+        Target::Groups => &*crate::scim::schema::GROUP_RESOURCE,
+    };
+    if let Some(filter) = &params.filter {
+        filter::validate(definition, filter)?;
+    }
+    let mut builder = SqlBuilder::new(backend, 2);
+    let translation = match &params.filter {
+        Some(filter) => filter_sql::translate(&mut builder, resource, filter),
+        None => Translation { sql: None, exact: true },
+    };
+    let sort_path = params.sort_by.as_deref().map(parse_sort_path).transpose()?;
+    if let (Some(path), Some(sort_by)) = (&sort_path, &params.sort_by) {
+        filter::resolve_path(definition, path)
+            .map_err(|error| crate::scim::ScimError::invalid_value(format!("sortBy {sort_by:?}: {}", error.detail)))?;
+    }
+    let sort_key = sort_path.as_ref().and_then(|path| filter_sql::sort_key(&mut builder, resource, path));
+
+    let cursor = decode_cursor(resource, params, now)?;
+    let in_sql = translation.exact && (sort_path.is_none() || sort_key.is_some());
+    let in_memory_cursor = matches!(cursor.as_ref().map(|cursor| &cursor.position), Some(Position::Offset(_)));
+    if in_sql && !in_memory_cursor {
+        return list_in_sql(lister, builder, translation.sql, sort_key, params, cursor, now).await;
+    }
+    list_in_memory(lister, builder, translation.sql, params, cursor, now).await
+}
+
+fn fingerprint(resource: Target, params: &ListParams) -> String {
+    let name = match resource {
+        Target::Users => "Users",
+        Target::Groups => "Groups",
+    };
+    let filter_text = params.filter.as_ref().map(Filter::to_string);
+    query_fingerprint(name, filter_text.as_deref(), params.sort_by.as_deref(), params.descending)
+}
+
+/// Decodes the request's cursor; `None` for index paging and for the first cursor page.
+fn decode_cursor(resource: Target, params: &ListParams, now: i64) -> ServiceResult<Option<Cursor>> {
+    match params.cursor.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => Ok(Some(Cursor::decode(text, &fingerprint(resource, params), now)?)),
+    }
+}
+
+fn seq_column(resource: Target) -> &'static str {
+    match resource {
+        Target::Users => "u.seq",
+        Target::Groups => "g.seq",
+    }
+}
+
+fn both(left: Option<String>, right: Option<String>) -> Option<String> {
+    match (left, right) {
+        (Some(left), Some(right)) => Some(format!("({left}) AND ({right})")),
+        (left, right) => left.or(right),
+    }
+}
+
+async fn list_in_sql<L: Lister>(
+    lister: &L,
+    mut builder: SqlBuilder,
+    condition: Option<String>,
+    sort_key: Option<SortKey>,
+    params: &ListParams,
+    cursor: Option<Cursor>,
+    now: i64,
+) -> ServiceResult<Page> {
+    let resource = lister.target();
+    let total = lister.count(condition.as_deref(), &builder.binds).await?;
+    if params.cursor.is_none() {
+        let window = filter_sql::window(&mut builder, sort_key.as_ref(), seq_column(resource), params.descending, None);
+        let query = ListQuery {
+            condition,
+            binds: &builder.binds,
+            sort_key: sort_key.as_ref().map(|key| key.expression.as_str()),
+            order_by: window.order_by,
+            limit: params.count,
+            offset: params.start_index - 1,
+        };
+        let rows = if params.count == 0 { Vec::new() } else { lister.select(&query).await? };
+        let resources = lister.render(rows.into_iter().map(|row| row.item).collect(), false).await?;
+        return Ok(Page { total, resources, cursors: None });
+    }
+
+    let boundary = cursor.as_ref().and_then(|cursor| match &cursor.position {
+        Position::After { key, seq } => Some(Boundary::After { key: key.as_deref(), seq: *seq }),
+        Position::Before { key, seq } => Some(Boundary::Before { key: key.as_deref(), seq: *seq }),
+        Position::Offset(_) => None,
+    });
+    let window = filter_sql::window(&mut builder, sort_key.as_ref(), seq_column(resource), params.descending, boundary);
+    let query = ListQuery {
+        condition: both(condition, window.condition),
+        binds: &builder.binds,
+        sort_key: sort_key.as_ref().map(|key| key.expression.as_str()),
+        order_by: window.order_by,
+        // One row more than the page tells whether another page follows.
+        limit: params.count + 1,
+        offset: 0,
+    };
+    let mut rows = if params.count == 0 { Vec::new() } else { lister.select(&query).await? };
+    let more = rows.len() as i64 > params.count;
+    rows.truncate(params.count.max(0) as usize);
+    if window.backward {
+        rows.reverse();
+    }
+    let cursors = keyset_cursors(&rows, boundary.is_some(), window.backward, more, fingerprint(resource, params), now);
+    let resources = lister.render(rows.into_iter().map(|row| row.item).collect(), false).await?;
+    Ok(Page {
+        total,
+        resources,
+        cursors: Some(cursors),
+    })
+}
+
+/// The cursors around a keyset page. Going forward, a next page exists when the query found
+/// one row more than the page, and a previous one when the request started after a row.
+/// Going backward, the roles swap.
+fn keyset_cursors<T>(rows: &[Keyed<T>], from_boundary: bool, backward: bool, more: bool, query: String, now: i64) -> PageCursors {
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else { return PageCursors::default() };
+    let (has_next, has_previous) = if backward { (true, more) } else { (more, from_boundary) };
+    let encode = |position: Position| {
+        Cursor {
+            query: query.clone(),
+            issued_at: now,
+            position,
+        }
+        .encode()
+    };
+    PageCursors {
+        next: has_next.then(|| encode(Position::After { key: last.key.clone(), seq: last.seq })),
+        previous: has_previous.then(|| encode(Position::Before { key: first.key.clone(), seq: first.seq })),
+    }
+}
+
+async fn list_in_memory<L: Lister>(
+    lister: &L,
+    builder: SqlBuilder,
+    prefilter: Option<String>,
+    params: &ListParams,
+    cursor: Option<Cursor>,
+    now: i64,
+) -> ServiceResult<Page> {
+    let resource = lister.target();
+    let definition = match resource {
+        Target::Users => &*crate::scim::schema::USER_RESOURCE,
+        Target::Groups => &*crate::scim::schema::GROUP_RESOURCE,
+    };
+    let query = ListQuery {
+        condition: prefilter,
+        binds: &builder.binds,
+        sort_key: None,
+        order_by: seq_column(resource).to_string(),
+        limit: i64::MAX,
+        offset: 0,
+    };
+    let candidates = lister.select(&query).await?;
+    let rendered = lister.render(candidates.into_iter().map(|row| row.item).collect(), true).await?;
+    let mut matched = Vec::with_capacity(rendered.len());
+    for document in rendered {
+        let keep = match &params.filter {
+            Some(filter) => filter::matches(definition, &document, filter)?,
+            None => true,
+        };
+        if keep {
+            matched.push(document);
+        }
+    }
+    if let Some(sort_by) = &params.sort_by {
+        sort(definition, &mut matched, sort_by, params.descending)?;
+    }
+    let total = matched.len() as i64;
+
+    let offset = match (&params.cursor, &cursor) {
+        (None, _) => params.start_index - 1,
+        (Some(_), Some(Cursor { position: Position::Offset(offset), .. })) => *offset,
+        (Some(_), Some(_)) => {
+            return Err(crate::scim::ScimError::bad_request(
+                crate::scim::ScimType::InvalidCursor,
+                "The cursor does not fit this query; start again with an empty cursor.",
+            )
+            .into())
+        }
+        (Some(_), None) => 0,
+    };
+    let resources: Vec<Value> = matched
+        .into_iter()
+        .skip(offset.max(0) as usize)
+        .take(params.count.max(0) as usize)
+        .collect();
+    let cursors = params.cursor.is_some().then(|| offset_cursors(offset, resources.len() as i64, params.count, total, fingerprint(resource, params), now));
+    Ok(Page { total, resources, cursors })
+}
+
+/// Cursors over a list sorted in memory: positions in it.
+fn offset_cursors(offset: i64, returned: i64, count: i64, total: i64, query: String, now: i64) -> PageCursors {
+    let encode = |offset: i64| {
+        Cursor {
+            query: query.clone(),
+            issued_at: now,
+            position: Position::Offset(offset),
+        }
+        .encode()
+    };
+    let next_offset = offset + returned;
+    PageCursors {
+        next: (returned > 0 && next_offset < total).then(|| encode(next_offset)),
+        previous: (offset > 0 && count > 0).then(|| encode((offset - count).max(0))),
+    }
+}
