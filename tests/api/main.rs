@@ -21,4 +21,5 @@ mod mail;
 mod okta;
 mod owner_rules;
 mod patch_forms;
+mod query;
 mod users_crud;
