@@ -107,12 +107,16 @@ impl Application {
         let address = self.listener.local_addr()?;
         tracing::info!(%address, "hub listening");
         let store = self.state.store.clone();
+        let statistics = crate::storage::statistics::spawn_refresh(store.clone());
         axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await
             .context("server failed")?;
         if let Some(worker) = self.mail_worker {
             worker.shutdown().await;
+        }
+        if let Some(statistics) = statistics {
+            statistics.abort();
         }
         store.close().await;
         tracing::info!("hub stopped");

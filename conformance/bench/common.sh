@@ -308,28 +308,37 @@ seed_user_batch() {  # PREFIX FIRST COUNT WORK_DIR
   rm -f "$work_dir/$name.json" "$work_dir/$name.response.json"
 }
 
+# Prints those of the given PIDs whose processes still run.
+live_pids() {
+  local pid
+  for pid in "$@"; do
+    if kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+  done
+}
+
 # Creates COUNT users through /Bulk, BENCH_BULK_SIZE per request and BENCH_SEED_PARALLEL
 # requests at a time, and appends "id, userName, externalId" lines to TSV_FILE.
 seed_users() {  # PREFIX COUNT TSV_FILE WORK_DIR
   local prefix="$1" total="$2" tsv_file="$3" work_dir="$4"
   mkdir -p "$work_dir"
   rm -f "$work_dir"/batch-"$prefix"-*
-  local first=0 running=0 started_at
+  local first=0 started_at pid
+  local running=()  # PIDs of the batches in flight; Hub is a child too, so wait names them
   started_at="$(date +%s.%N)"
   while [ "$first" -lt "$total" ]; do
     local count=$((total - first))
     [ "$count" -gt "$BENCH_BULK_SIZE" ] && count="$BENCH_BULK_SIZE"
     seed_user_batch "$prefix" "$first" "$count" "$work_dir" &
-    running=$((running + 1))
+    running+=("$!")
     first=$((first + count))
-    if [ "$running" -ge "$BENCH_SEED_PARALLEL" ]; then
-      wait -n || true
-      running=$((running - 1))
+    if [ "${#running[@]}" -ge "$BENCH_SEED_PARALLEL" ]; then
+      wait -n "${running[@]}" || true
+      running=($(live_pids "${running[@]}"))
     fi
     # Stop early instead of sending the remaining batches after a failure.
     if compgen -G "$work_dir/batch-$prefix-*.error" >/dev/null; then break; fi
   done
-  wait || true
+  for pid in "${running[@]}"; do wait "$pid" || true; done
 
   local error_file
   error_file="$(compgen -G "$work_dir/batch-$prefix-*.error" | head -n 1 || true)"

@@ -52,6 +52,9 @@ pub struct SqlBuilder {
     pub binds: Vec<Bind>,
     first_placeholder: usize,
     next_alias: usize,
+    /// How many negations enclose the term being translated. Outside any, a NULL comparison
+    /// already acts as false, so predicates stay bare and can use indexes.
+    negations: usize,
 }
 
 impl SqlBuilder {
@@ -62,6 +65,7 @@ impl SqlBuilder {
             binds: Vec::new(),
             first_placeholder,
             next_alias: 0,
+            negations: 0,
         }
     }
 
@@ -74,6 +78,23 @@ impl SqlBuilder {
     fn alias(&mut self) -> String {
         self.next_alias += 1;
         format!("e{}", self.next_alias)
+    }
+
+    /// Translates `inner` as the operand of a negation.
+    fn negated<T>(&mut self, inner: impl FnOnce(&mut Self) -> T) -> T {
+        self.negations += 1;
+        let result = inner(self);
+        self.negations -= 1;
+        result
+    }
+
+    /// Makes a predicate on a possibly NULL value two-valued where a negation needs it.
+    fn definite(&self, predicate: String) -> String {
+        if self.negations == 0 {
+            predicate
+        } else {
+            format!("COALESCE({predicate}, {})", self.false_literal())
+        }
     }
 
     fn false_literal(&self) -> &'static str {
@@ -117,7 +138,7 @@ pub fn translate(builder: &mut SqlBuilder, target: Target, filter: &Filter) -> T
         Filter::Attr(expression) => translate_expression(builder, target, expression),
         Filter::ValuePath(value_path) => translate_value_path(builder, target, &value_path.attr, &value_path.filter),
         Filter::Not(inner) => {
-            let inner = translate(builder, target, inner);
+            let inner = builder.negated(|builder| translate(builder, target, inner));
             match (inner.sql, inner.exact) {
                 (Some(sql), true) => Translation::exact(format!("NOT ({sql})")),
                 _ => Translation::untranslated(),
@@ -187,14 +208,17 @@ struct JsonSource {
 
 struct MembershipSource {
     outer: &'static str,
-    /// `SELECT <key> FROM ... WHERE <condition>`, without the value predicate.
+    /// `SELECT <key> FROM ... WHERE <condition>`, without the value predicate. `$1` is the
+    /// organization in every listing query, so the subquery runs once, not once per row.
     select: &'static str,
     /// Expressions of the sub-attributes a predicate may name, already folded.
     fields: &'static [(&'static str, &'static str)],
 }
 
-const USER_GROUP_FIELDS: &[(&str, &str)] = &[("value", "lower(m.group_id)"), ("display", "mg.display_name_key")];
-const GROUP_MEMBER_FIELDS: &[(&str, &str)] = &[("value", "lower(m.user_id)")];
+// Hub generates every id as a lower-case UUID, so ids are their own folded form and the
+// membership indexes serve case-insensitive comparisons.
+const USER_GROUP_FIELDS: &[(&str, &str)] = &[("value", "m.group_id"), ("display", "mg.display_name_key")];
+const GROUP_MEMBER_FIELDS: &[(&str, &str)] = &[("value", "m.user_id")];
 
 /// Finds where an attribute's values live; `None` for attributes without a faithful source.
 fn source(target: Target, resolved: &ResolvedPath) -> Option<Source> {
@@ -269,7 +293,7 @@ fn user_source(resolved: &ResolvedPath, attribute: &str, sub: Option<&str>) -> O
         ("groups", Some("value" | "display") | None) => {
             return Some(Source::Membership(MembershipSource {
                 outer: "u.id",
-                select: "SELECT m.user_id FROM group_members m JOIN groups mg ON mg.id = m.group_id WHERE m.org_id = u.org_id",
+                select: "SELECT m.user_id FROM group_members m JOIN groups mg ON mg.id = m.group_id WHERE m.org_id = $1",
                 fields: USER_GROUP_FIELDS,
             }))
         }
@@ -302,7 +326,7 @@ fn group_source(resolved: &ResolvedPath, attribute: &str, sub: Option<&str>) -> 
         ("displayName", None) => Some(text_column("g.display_name", Some("g.display_name_key"))),
         ("members", Some("value") | None) => Some(Source::Membership(MembershipSource {
             outer: "g.id",
-            select: "SELECT m.group_id FROM group_members m WHERE m.org_id = g.org_id",
+            select: "SELECT m.group_id FROM group_members m WHERE m.org_id = $1",
             fields: GROUP_MEMBER_FIELDS,
         })),
         _ => None,
@@ -337,6 +361,9 @@ fn translate_expression(builder: &mut SqlBuilder, target: Target, expression: &A
     if matches!(leaf.kind, AttrType::Complex | AttrType::Integer | AttrType::Decimal) {
         return Translation::untranslated();
     }
+    if let Some(sql) = email_lookup(builder, target, &resolved, expression) {
+        return Translation::exact(sql);
+    }
     let Some(source) = source(target, &resolved) else { return Translation::untranslated() };
 
     match source {
@@ -349,6 +376,38 @@ fn translate_expression(builder: &mut SqlBuilder, target: Target, expression: &A
                 None => Translation::untranslated(),
             }
         }
+    }
+}
+
+/// Whether a path names the `value` of a user's `emails`.
+fn is_email_value(target: Target, resolved: &ResolvedPath) -> bool {
+    target == Target::Users && resolved.extension.is_none() && resolved.attribute.name == "emails" && resolved.leaf().name == "value"
+}
+
+/// Answers `emails.value eq "x"` (and `ne`) from the `user_emails` index, which holds every
+/// address of every user folded, so the lookup reads no profile.
+fn email_lookup(builder: &mut SqlBuilder, target: Target, resolved: &ResolvedPath, expression: &AttrExp) -> Option<String> {
+    let AttrExp::Comparison(_, op @ (CompareOp::Eq | CompareOp::Ne), CompValue::Str(value)) = expression else { return None };
+    if !is_email_value(target, resolved) {
+        return None;
+    }
+    let lookup = email_index(builder, value);
+    Some(if *op == CompareOp::Eq { lookup } else { format!("NOT ({lookup})") })
+}
+
+fn email_index(builder: &mut SqlBuilder, value: &str) -> String {
+    let placeholder = builder.bind(Bind::Text(fold(value)));
+    format!("u.id IN (SELECT ue.user_id FROM user_emails ue WHERE ue.org_id = $1 AND ue.value_key = {placeholder})")
+}
+
+/// The operands of `value eq "x"` terms that a value filter requires (alone or joined by `and`).
+fn required_values(filter: &ValFilter) -> Vec<&str> {
+    match filter {
+        ValFilter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(value))) if path.name.eq_ignore_ascii_case("value") => {
+            vec![value.as_str()]
+        }
+        ValFilter::And(items) => items.iter().flat_map(required_values).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -525,7 +584,7 @@ fn predicate_over(builder: &mut SqlBuilder, leaf: &AttributeDef, values: Values,
         AttrExp::Comparison(_, op, operand) => (op, operand),
     };
     if matches!(operand, CompValue::Null) {
-        let present = any_value(builder, &values, &|builder, value, repr| Some(present(builder, value, repr)))?;
+        let present = builder.negated(|builder| any_value(builder, &values, &|builder, value, repr| Some(present(builder, value, repr))))?;
         return Some(match op {
             CompareOp::Eq => format!("NOT ({present})"),
             CompareOp::Ne => present,
@@ -533,9 +592,13 @@ fn predicate_over(builder: &mut SqlBuilder, leaf: &AttributeDef, values: Values,
         });
     }
     // `ne` is the negation of `eq` over all values, as the in-memory evaluator has it.
-    let (negate, op) = if *op == CompareOp::Ne { (true, &CompareOp::Eq) } else { (false, op) };
-    let sql = any_value(builder, &values, &|builder, value, repr| comparison(builder, leaf, value, repr, op, operand))?;
-    Some(if negate { format!("NOT ({sql})") } else { sql })
+    if *op == CompareOp::Ne {
+        let equal = builder.negated(|builder| {
+            any_value(builder, &values, &|builder, value, repr| comparison(builder, leaf, value, repr, &CompareOp::Eq, operand))
+        })?;
+        return Some(format!("NOT ({equal})"));
+    }
+    any_value(builder, &values, &|builder, value, repr| comparison(builder, leaf, value, repr, op, operand))
 }
 
 type ValuePredicate<'a> = dyn Fn(&mut SqlBuilder, &str, Repr) -> Option<String> + 'a;
@@ -545,7 +608,7 @@ fn any_value(builder: &mut SqlBuilder, values: &Values, predicate: &ValuePredica
     let sql = match values {
         Values::Scalar { expression, repr } => {
             let inner = predicate(builder, expression, *repr)?;
-            format!("COALESCE({inner}, {})", builder.false_literal())
+            builder.definite(inner)
         }
         Values::Exists { from, expression, repr } => {
             let inner = predicate(builder, expression, *repr)?;
@@ -691,11 +754,18 @@ fn translate_value_path(builder: &mut SqlBuilder, target: Target, path: &AttrPat
     let Some(inner) = element_filter(builder, resolved.attribute, &element, filter) else {
         return Translation::untranslated();
     };
-    let sql = match element {
+    let mut sql = match element {
         Element::Object { from: Some(from), .. } => format!("EXISTS (SELECT 1 FROM {from} WHERE {inner})"),
         Element::Object { from: None, .. } => inner,
         Element::Membership(membership) => format!("{} IN ({} AND {inner})", membership.outer, membership.select),
     };
+    // An element with `value eq "x"` implies the address is in the index, which finds the
+    // few candidate users before the document test runs.
+    if is_email_value(target, &resolved) {
+        for value in required_values(filter) {
+            sql = format!("{} AND ({sql})", email_index(builder, value));
+        }
+    }
     Translation::exact(sql)
 }
 
@@ -720,7 +790,10 @@ fn json_element(builder: &mut SqlBuilder, json: &JsonSource, multi_valued: bool)
 fn element_filter(builder: &mut SqlBuilder, parent: &AttributeDef, element: &Element, filter: &ValFilter) -> Option<String> {
     match filter {
         ValFilter::Attr(expression) => element_expression(builder, parent, element, expression),
-        ValFilter::Not(inner) => Some(format!("NOT ({})", element_filter(builder, parent, element, inner)?)),
+        ValFilter::Not(inner) => {
+            let inner = builder.negated(|builder| element_filter(builder, parent, element, inner))?;
+            Some(format!("NOT ({inner})"))
+        }
         ValFilter::And(items) => {
             let parts: Option<Vec<String>> = items.iter().map(|item| element_filter(builder, parent, element, item)).collect();
             Some(join("AND", &parts?))

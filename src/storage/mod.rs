@@ -16,6 +16,7 @@ pub mod invitations;
 pub mod mail_queue;
 pub mod organizations;
 pub mod sessions;
+pub mod statistics;
 pub mod tokens;
 pub mod users;
 

@@ -1,0 +1,54 @@
+//! Planner statistics for SQLite.
+//!
+//! SQLite plans without statistics until ANALYZE runs, and then assumes an equality on
+//! `org_id` selects a few rows. With one organization of 100,000 users it would scan the
+//! organization to test an email or membership lookup instead of reading the few matching
+//! rows. PostgreSQL's autovacuum keeps its own statistics, so this task runs on SQLite only.
+
+use std::time::Duration;
+
+use sqlx::Row;
+
+use super::{Backend, Store, StorageResult};
+
+/// How often the task checks whether the tables grew.
+const CHECK_INTERVAL: Duration = Duration::from_secs(20);
+/// Below this many users, every plan is fast and statistics do not matter.
+const MIN_ROWS: i64 = 1000;
+/// Rows each index samples, which bounds the cost of one ANALYZE to milliseconds.
+const ANALYSIS_LIMIT: i64 = 1000;
+
+/// Refreshes statistics now when the tables are large enough, then whenever the user table
+/// has grown by a quarter since the last refresh. Returns `None` on PostgreSQL.
+pub fn spawn_refresh(store: Store) -> Option<tokio::task::JoinHandle<()>> {
+    if store.backend() != Backend::Sqlite {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut analyzed_at_rows = 0;
+        loop {
+            match refresh_if_grown(&store, analyzed_at_rows).await {
+                Ok(rows) => analyzed_at_rows = rows,
+                Err(error) => tracing::warn!(%error, "refreshing SQLite planner statistics failed"),
+            }
+            tokio::time::sleep(CHECK_INTERVAL).await;
+        }
+    }))
+}
+
+async fn refresh_if_grown(store: &Store, analyzed_at_rows: i64) -> StorageResult<i64> {
+    let rows: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS rows FROM users")
+        .fetch_one(store.pool())
+        .await?
+        .try_get("rows")?;
+    let grown = rows >= MIN_ROWS && rows * 4 > analyzed_at_rows * 5;
+    if !grown {
+        return Ok(analyzed_at_rows);
+    }
+    let mut tx = store.begin_global().await?;
+    sqlx::query(&format!("PRAGMA analysis_limit = {ANALYSIS_LIMIT}")).execute(&mut *tx.tx).await?;
+    sqlx::query("ANALYZE").execute(&mut *tx.tx).await?;
+    tx.commit().await?;
+    tracing::info!(users = rows, "refreshed SQLite planner statistics");
+    Ok(rows)
+}
