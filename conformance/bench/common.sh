@@ -230,7 +230,7 @@ enable_scim_users_active() {  # OUT_DIR
   # The mail worker writes the invitation to DATA_DIR/outbox shortly after the commit.
   local mail_file="" attempt
   for attempt in $(seq 1 300); do  # up to 30 s
-    mail_file="$(find "$HUB_DATA_DIR/outbox" -name '*.eml' -type f 2>/dev/null | head -n 1)"
+    mail_file="$(find "$HUB_DATA_DIR/outbox" -name '*.eml' -type f 2>/dev/null | head -n 1 || true)"
     [ -n "$mail_file" ] && break
     sleep 0.1
   done
@@ -240,7 +240,7 @@ enable_scim_users_active() {  # OUT_DIR
   # Undo quoted-printable soft line breaks and the encoded "=" before reading the link.
   local link_token
   link_token="$(sed -e ':joined' -e '/=\r\{0,1\}$/{N;s/=\r\{0,1\}\n//;b joined' -e '}' "$mail_file" \
-    | sed 's/=3D/=/g' | grep -o 'register?token=[A-Za-z0-9_.~%-]*' | head -n 1 | cut -d= -f2)"
+    | sed 's/=3D/=/g' | grep -o 'register?token=[A-Za-z0-9_.~%-]*' | head -n 1 | cut -d= -f2 || true)"
   [ -n "$link_token" ] || { log "no registration link found in $mail_file"; return 1; }
 
   code="$(hub_request POST /api/v1/registrations "$out_dir/registration.json" \
@@ -316,13 +316,15 @@ live_pids() {
   done
 }
 
-# Creates COUNT users through /Bulk, BENCH_BULK_SIZE per request and BENCH_SEED_PARALLEL
-# requests at a time, and appends "id, userName, externalId" lines to TSV_FILE.
-seed_users() {  # PREFIX COUNT TSV_FILE WORK_DIR
-  local prefix="$1" total="$2" tsv_file="$3" work_dir="$4"
+# Creates COUNT users through /Bulk, numbered from FIRST (default 0), BENCH_BULK_SIZE per
+# request and BENCH_SEED_PARALLEL requests at a time. Appends "id, userName, externalId"
+# lines to TSV_FILE.
+seed_users() {  # PREFIX COUNT TSV_FILE WORK_DIR [FIRST]
+  local prefix="$1" count_total="$2" tsv_file="$3" work_dir="$4" first="${5:-0}"
+  local total=$((first + count_total))
   mkdir -p "$work_dir"
   rm -f "$work_dir"/batch-"$prefix"-*
-  local first=0 started_at pid
+  local started_at pid
   local running=()  # PIDs of the batches in flight; Hub is a child too, so wait names them
   started_at="$(date +%s.%N)"
   while [ "$first" -lt "$total" ]; do
@@ -333,7 +335,7 @@ seed_users() {  # PREFIX COUNT TSV_FILE WORK_DIR
     first=$((first + count))
     if [ "${#running[@]}" -ge "$BENCH_SEED_PARALLEL" ]; then
       wait -n "${running[@]}" || true
-      running=($(live_pids "${running[@]}"))
+      mapfile -t running < <(live_pids "${running[@]}")
     fi
     # Stop early instead of sending the remaining batches after a failure.
     if compgen -G "$work_dir/batch-$prefix-*.error" >/dev/null; then break; fi
@@ -347,7 +349,7 @@ seed_users() {  # PREFIX COUNT TSV_FILE WORK_DIR
   rm -f "$work_dir"/batch-"$prefix"-*.tsv
   local elapsed
   elapsed="$(awk -v start="$started_at" -v end="$(date +%s.%N)" 'BEGIN { printf "%.1f", end - start }')"
-  log "seeded $total users ($prefix) in $elapsed s ($(awk -v n="$total" -v s="$elapsed" 'BEGIN { printf "%.0f", (s > 0) ? n / s : 0 }') users/s)"
+  log "seeded $count_total users ($prefix) in $elapsed s ($(awk -v n="$count_total" -v s="$elapsed" 'BEGIN { printf "%.0f", (s > 0) ? n / s : 0 }') users/s)"
 }
 
 # Prints how many users Hub lists in the organization.

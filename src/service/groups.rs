@@ -57,11 +57,11 @@ fn not_found(id: &str) -> ServiceError {
 
 /// Reads a group, with its members unless `with_members` is false.
 pub async fn get(store: &Store, org_id: &str, id: &str, with_members: bool) -> ServiceResult<GroupRecord> {
-    let Some(group) = group_store::get(store.pool(), org_id, id).await? else {
+    let Some(group) = group_store::read(store, org_id, id).await? else {
         return Err(not_found(id));
     };
     let members = if with_members {
-        Some(member_views(group_store::list_members(store.pool(), &group.id).await?))
+        Some(member_views(group_store::read_members(store, &group.id).await?))
     } else {
         None
     };
@@ -420,11 +420,11 @@ impl Lister for GroupLister<'_> {
     }
 
     async fn count(&self, condition: Option<&str>, binds: &[Bind]) -> Result<i64, StorageError> {
-        group_store::count_where(self.store.pool(), self.org_id, condition, binds).await
+        group_store::count_where(self.store, self.org_id, condition, binds).await
     }
 
     async fn select(&self, query: &ListQuery<'_>) -> Result<Vec<Keyed<Group>>, StorageError> {
-        group_store::select(self.store.pool(), self.org_id, query).await
+        group_store::select(self.store, self.org_id, query).await
     }
 
     async fn render(&self, items: Vec<Group>, for_filter: bool) -> Result<Vec<Value>, StorageError> {
@@ -436,7 +436,7 @@ async fn render_groups(store: &Store, groups: Vec<Group>, base_url: &str, with_m
     let mut rendered = Vec::with_capacity(groups.len());
     for group in groups {
         let members = if with_members {
-            Some(member_views(group_store::list_members(store.pool(), &group.id).await?))
+            Some(member_views(group_store::read_members(store, &group.id).await?))
         } else {
             None
         };

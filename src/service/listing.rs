@@ -114,22 +114,30 @@ async fn list_in_sql<L: Lister>(
     now: i64,
 ) -> ServiceResult<Page> {
     let resource = lister.target();
-    let total = lister.count(condition.as_deref(), &builder.binds).await?;
     if params.cursor.is_none() {
         let window = filter_sql::window(&mut builder, sort_key.as_ref(), seq_column(resource), params.descending, None);
+        let offset = params.start_index - 1;
         let query = ListQuery {
             condition,
             binds: &builder.binds,
             sort_key: sort_key.as_ref().map(|key| key.expression.as_str()),
             order_by: window.order_by,
             limit: params.count,
-            offset: params.start_index - 1,
+            offset,
         };
         let rows = if params.count == 0 { Vec::new() } else { lister.select(&query).await? };
+        // A first page with room to spare holds every match, which spares the COUNT that
+        // lookups by userName or externalId would otherwise pay.
+        let total = if offset == 0 && (rows.len() as i64) < params.count {
+            rows.len() as i64
+        } else {
+            lister.count(query.condition.as_deref(), &builder.binds).await?
+        };
         let resources = lister.render(rows.into_iter().map(|row| row.item).collect(), false).await?;
         return Ok(Page { total, resources, cursors: None });
     }
 
+    let total = lister.count(condition.as_deref(), &builder.binds).await?;
     let boundary = cursor.as_ref().and_then(|cursor| match &cursor.position {
         Position::After { key, seq } => Some(Boundary::After { key: key.as_deref(), seq: *seq }),
         Position::Before { key, seq } => Some(Boundary::Before { key: key.as_deref(), seq: *seq }),

@@ -40,9 +40,10 @@ impl UserRecord {
 
 /// Reads a user that has not been removed.
 pub async fn get(store: &Store, org_id: &str, id: &str) -> ServiceResult<UserRecord> {
-    match users::get(store.pool(), org_id, id).await? {
+    match users::read(store, org_id, id).await? {
         Some(user) if user.removed_at.is_none() => {
-            let memberships = load_memberships(store.pool(), org_id, &user.id).await?;
+            let mut by_user = groups::read_memberships(store, org_id, &[user.id.clone()]).await?;
+            let memberships = by_user.remove(&user.id).unwrap_or_default();
             Ok(UserRecord { user, memberships })
         }
         _ => Err(not_found(id)),
@@ -497,11 +498,11 @@ impl Lister for UserLister<'_> {
     }
 
     async fn count(&self, condition: Option<&str>, binds: &[Bind]) -> Result<i64, StorageError> {
-        users::count_where(self.store.pool(), self.org_id, condition, binds).await
+        users::count_where(self.store, self.org_id, condition, binds).await
     }
 
     async fn select(&self, query: &ListQuery<'_>) -> Result<Vec<Keyed<User>>, StorageError> {
-        users::select(self.store.pool(), self.org_id, query).await
+        users::select(self.store, self.org_id, query).await
     }
 
     async fn render(&self, items: Vec<User>, _for_filter: bool) -> Result<Vec<Value>, StorageError> {
@@ -518,7 +519,7 @@ async fn memberships_of_users(
     // Bounded chunks keep each query under the databases' bind-parameter limits.
     for chunk in users.chunks(500) {
         let ids: Vec<String> = chunk.iter().map(|user| user.id.clone()).collect();
-        all.extend(groups::memberships_of(store.pool(), org_id, &ids).await?);
+        all.extend(groups::read_memberships(store, org_id, &ids).await?);
     }
     Ok(all)
 }

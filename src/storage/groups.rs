@@ -6,14 +6,28 @@ use std::collections::HashMap;
 
 use sqlx::{Any, Executor, Row};
 
+use super::columns::Columns;
 use super::filter_sql::Bind;
-use super::users::bind_all;
-use super::{parse_json, parse_time, StorageError, StorageResult, Keyed, ListQuery};
+use super::{parse_json, parse_time, CountRow, Cost, Keyed, ListQuery, MapRow, Store, StorageError, StorageResult};
 use crate::clock;
 use crate::domain::group::{Group, Membership};
 use crate::domain::user::Role;
 
 const COLUMNS: &str = "id, org_id, display_name, external_id, grant_role, grant_products, version, created_at, updated_at";
+
+const MEMBERS_SELECT: &str = "SELECT m.user_id AS user_id, COALESCE(u.display_name, u.user_name) AS display \
+                              FROM group_members m JOIN users u ON u.id = m.user_id";
+
+/// The memberships of `users` users, bound from `$2` on with the organization as `$1`.
+fn memberships_sql(users: usize) -> String {
+    let placeholders: Vec<String> = (0..users).map(|index| format!("${}", index + 2)).collect();
+    format!(
+        "SELECT m.user_id AS user_id, g.id AS group_id, g.display_name AS display_name, g.grant_role AS grant_role, \
+         g.grant_products AS grant_products FROM group_members m JOIN groups g ON g.id = m.group_id \
+         WHERE g.org_id = $1 AND m.user_id IN ({}) ORDER BY g.seq",
+        placeholders.join(", ")
+    )
+}
 
 /// The index key of a displayName, which is unique regardless of case.
 pub fn display_name_key(display_name: &str) -> String {
@@ -29,18 +43,18 @@ fn parse_role(text: Option<String>) -> StorageResult<Option<Role>> {
     }
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<Group> {
-    let grant_products: String = row.try_get("grant_products")?;
-    let created_at: String = row.try_get("created_at")?;
-    let updated_at: String = row.try_get("updated_at")?;
+fn from_row(row: &impl Columns) -> StorageResult<Group> {
+    let grant_products: String = row.column("grant_products")?;
+    let created_at: String = row.column("created_at")?;
+    let updated_at: String = row.column("updated_at")?;
     Ok(Group {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        display_name: row.try_get("display_name")?,
-        external_id: row.try_get("external_id")?,
-        grant_role: parse_role(row.try_get("grant_role")?)?,
+        id: row.column("id")?,
+        org_id: row.column("org_id")?,
+        display_name: row.column("display_name")?,
+        external_id: row.column("external_id")?,
+        grant_role: parse_role(row.column("grant_role")?)?,
         grant_products: parse_json(&grant_products, "groups.grant_products")?,
-        version: row.try_get("version")?,
+        version: row.column("version")?,
         created_at: parse_time(&created_at, "groups.created_at")?,
         updated_at: parse_time(&updated_at, "groups.updated_at")?,
     })
@@ -193,8 +207,7 @@ pub struct Member {
 /// Lists a group's members in the order they were added.
 pub async fn list_members<'e, E: Executor<'e, Database = Any>>(executor: E, group_id: &str) -> StorageResult<Vec<Member>> {
     let rows = sqlx::query(
-        "SELECT m.user_id AS user_id, COALESCE(u.display_name, u.user_name) AS display FROM group_members m \
-         JOIN users u ON u.id = m.user_id WHERE m.group_id = $1 ORDER BY m.added_seq",
+        &format!("{MEMBERS_SELECT} WHERE m.group_id = $1 ORDER BY m.added_seq"),
     )
     .bind(group_id)
     .fetch_all(executor)
@@ -267,13 +280,7 @@ pub async fn memberships_of<'e, E: Executor<'e, Database = Any>>(
     if user_ids.is_empty() {
         return Ok(by_user);
     }
-    let placeholders: Vec<String> = (0..user_ids.len()).map(|index| format!("${}", index + 2)).collect();
-    let sql = format!(
-        "SELECT m.user_id AS user_id, g.id AS group_id, g.display_name AS display_name, g.grant_role AS grant_role, \
-         g.grant_products AS grant_products FROM group_members m JOIN groups g ON g.id = m.group_id \
-         WHERE g.org_id = $1 AND m.user_id IN ({}) ORDER BY g.seq",
-        placeholders.join(", ")
-    );
+    let sql = memberships_sql(user_ids.len());
     let mut query = sqlx::query(&sql).bind(org_id);
     for user_id in user_ids {
         query = query.bind(user_id);
@@ -292,38 +299,103 @@ pub async fn memberships_of<'e, E: Executor<'e, Database = Any>>(
     Ok(by_user)
 }
 
+/// Maps a listing row: the group with its place in the list order.
+struct KeyedGroupRow;
+
+impl MapRow for KeyedGroupRow {
+    type Output = Keyed<Group>;
+    fn map<R: Columns>(row: &R) -> StorageResult<Keyed<Group>> {
+        Ok(Keyed {
+            item: from_row(row)?,
+            seq: row.column("row_seq")?,
+            key: row.column("row_key")?,
+        })
+    }
+}
+
+/// Maps a group row.
+struct GroupRow;
+
+impl MapRow for GroupRow {
+    type Output = Group;
+    fn map<R: Columns>(row: &R) -> StorageResult<Group> {
+        from_row(row)
+    }
+}
+
+/// Maps a member row.
+struct MemberRow;
+
+impl MapRow for MemberRow {
+    type Output = Member;
+    fn map<R: Columns>(row: &R) -> StorageResult<Member> {
+        Ok(Member {
+            user_id: row.column("user_id")?,
+            display: row.column("display")?,
+        })
+    }
+}
+
+/// Maps a membership row to the user it belongs to and the membership.
+struct MembershipRow;
+
+impl MapRow for MembershipRow {
+    type Output = (String, Membership);
+    fn map<R: Columns>(row: &R) -> StorageResult<(String, Membership)> {
+        let grant_products: String = row.column("grant_products")?;
+        let membership = Membership {
+            group_id: row.column("group_id")?,
+            group_display_name: row.column("display_name")?,
+            grant_role: parse_role(row.column("grant_role")?)?,
+            grant_products: parse_json(&grant_products, "groups.grant_products")?,
+        };
+        Ok((row.column("user_id")?, membership))
+    }
+}
+
+/// Reads a group by id outside any transaction.
+pub async fn read(store: &Store, org_id: &str, id: &str) -> StorageResult<Option<Group>> {
+    let sql = format!("SELECT {COLUMNS} FROM groups WHERE id = $1 AND org_id = $2");
+    let binds = vec![Bind::Text(id.to_string()), Bind::Text(org_id.to_string())];
+    Ok(store.read_rows::<GroupRow>(Cost::Short, sql, binds).await?.pop())
+}
+
+/// Reads a group's members in the order they were added, outside any transaction.
+pub async fn read_members(store: &Store, group_id: &str) -> StorageResult<Vec<Member>> {
+    let sql = format!("{MEMBERS_SELECT} WHERE m.group_id = $1 ORDER BY m.added_seq");
+    store.read_rows::<MemberRow>(Cost::Long, sql, vec![Bind::Text(group_id.to_string())]).await
+}
+
+/// Reads the memberships of each user in `user_ids`, outside any transaction.
+pub async fn read_memberships(store: &Store, org_id: &str, user_ids: &[String]) -> StorageResult<HashMap<String, Vec<Membership>>> {
+    let mut by_user: HashMap<String, Vec<Membership>> = HashMap::new();
+    if user_ids.is_empty() {
+        return Ok(by_user);
+    }
+    let sql = memberships_sql(user_ids.len());
+    let mut binds = vec![Bind::Text(org_id.to_string())];
+    binds.extend(user_ids.iter().map(|id| Bind::Text(id.clone())));
+    for (user_id, membership) in store.read_rows::<MembershipRow>(Cost::Short, sql, binds).await? {
+        by_user.entry(user_id).or_default().push(membership);
+    }
+    Ok(by_user)
+}
+
 /// Returns the groups a listing query selects, with their sequence numbers and sort keys.
-pub async fn select<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    org_id: &str,
-    query: &ListQuery<'_>,
-) -> StorageResult<Vec<Keyed<Group>>> {
+pub async fn select(store: &Store, org_id: &str, query: &ListQuery<'_>) -> StorageResult<Vec<Keyed<Group>>> {
     let sql = format!(
         "SELECT {COLUMNS}, g.seq AS row_seq, {} AS row_key FROM groups g WHERE g.org_id = $1{}",
         query.key_expression(),
         query.tail()
     );
-    let rows = bind_all(sqlx::query(&sql).bind(org_id), query.binds).fetch_all(executor).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Keyed {
-                item: from_row(row)?,
-                seq: row.try_get("row_seq")?,
-                key: row.try_get("row_key")?,
-            })
-        })
-        .collect()
+    store.read_rows::<KeyedGroupRow>(query.cost(), sql, query.binds_after(org_id)).await
 }
 
 /// Counts the groups a listing condition selects.
-pub async fn count_where<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    org_id: &str,
-    condition: Option<&str>,
-    binds: &[Bind],
-) -> StorageResult<i64> {
+pub async fn count_where(store: &Store, org_id: &str, condition: Option<&str>, binds: &[Bind]) -> StorageResult<i64> {
     let condition = condition.map(|sql| format!(" AND ({sql})")).unwrap_or_default();
     let sql = format!("SELECT COUNT(*) AS total FROM groups g WHERE g.org_id = $1{condition}");
-    let row = bind_all(sqlx::query(&sql).bind(org_id), binds).fetch_one(executor).await?;
-    Ok(row.try_get("total")?)
+    let mut all = vec![Bind::Text(org_id.to_string())];
+    all.extend_from_slice(binds);
+    Ok(store.read_rows::<CountRow>(Cost::Short, sql, all).await?.pop().unwrap_or_default())
 }

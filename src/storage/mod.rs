@@ -10,12 +10,14 @@
 //! SQLite's own lock.
 
 pub mod audit;
+mod columns;
 pub mod filter_sql;
 pub mod groups;
 pub mod invitations;
 pub mod mail_queue;
 pub mod organizations;
 pub mod sessions;
+pub mod sqlite_reader;
 pub mod statistics;
 pub mod tokens;
 pub mod users;
@@ -25,9 +27,35 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+
+pub use sqlite_reader::Cost;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// Maps a result row of either driver to a value.
+pub(crate) trait MapRow {
+    type Output: Send + 'static;
+    fn map<R: columns::Columns>(row: &R) -> StorageResult<Self::Output>;
+}
+
+/// Reads `COUNT(*) AS total`.
+pub(crate) struct CountRow;
+
+impl MapRow for CountRow {
+    type Output = i64;
+    fn map<R: columns::Columns>(row: &R) -> StorageResult<i64> {
+        row.column("total")
+    }
+}
+
+/// The file of a `sqlite://` URL, or `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    let in_memory = path.is_empty() || path.contains(":memory:") || url.contains("mode=memory");
+    (!in_memory).then(|| std::path::PathBuf::from(path))
+}
 
 /// A row of a listing with its place in the list order.
 #[derive(Debug, Clone)]
@@ -52,6 +80,22 @@ pub struct ListQuery<'a> {
 }
 
 impl ListQuery<'_> {
+    /// Every bound value: the organization as `$1`, then the condition's.
+    fn binds_after(&self, org_id: &str) -> Vec<filter_sql::Bind> {
+        let mut all = vec![filter_sql::Bind::Text(org_id.to_string())];
+        all.extend_from_slice(self.binds);
+        all
+    }
+
+    /// A page of at most 1,000 rows is short; larger pages and unbounded reads are long.
+    fn cost(&self) -> Cost {
+        if self.limit <= 1000 {
+            Cost::Short
+        } else {
+            Cost::Long
+        }
+    }
+
     fn key_expression(&self) -> &str {
         self.sort_key.unwrap_or("NULL")
     }
@@ -84,6 +128,8 @@ pub enum StorageError {
     Corrupt(String),
     #[error(transparent)]
     Database(sqlx::Error),
+    #[error("SQLite read failed: {0}")]
+    Read(#[from] rusqlite::Error),
 }
 
 impl From<sqlx::Error> for StorageError {
@@ -111,6 +157,8 @@ pub struct Store {
     backend: Backend,
     /// Present on SQLite only: held for the whole of each write transaction.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// Present on SQLite files only: reads outside transactions without sqlx's thread hop.
+    reader: Option<Arc<sqlite_reader::SqliteReader>>,
 }
 
 /// SQLite settings applied to every connection. `synchronous = FULL` syncs the WAL on every
@@ -176,10 +224,15 @@ impl Store {
         }
 
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let reader = match backend {
+            Backend::Sqlite => sqlite_file(&url).map(sqlite_reader::SqliteReader::new),
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
             write_gate,
+            reader,
         })
     }
 
@@ -189,6 +242,16 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Runs a read outside any transaction and maps its rows with `M`. `binds` holds every
+    /// placeholder's value, `$1` first.
+    pub(crate) async fn read_rows<M: MapRow>(&self, cost: Cost, sql: String, binds: Vec<filter_sql::Bind>) -> StorageResult<Vec<M::Output>> {
+        if let Some(reader) = &self.reader {
+            return reader.query(cost, sql, binds, |row| M::map(row)).await;
+        }
+        let rows = users::bind_all(sqlx::query(&sql), &binds).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| M::map(row)).collect()
     }
 
     /// Begins a write transaction of one organization, waiting for the organization's other

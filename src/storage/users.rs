@@ -4,8 +4,9 @@
 use serde_json::{Map, Value};
 use sqlx::{Any, Executor, Row};
 
+use super::columns::Columns;
 use super::filter_sql::Bind;
-use super::{parse_json, parse_time, Keyed, ListQuery, StorageError, StorageResult};
+use super::{parse_json, parse_time, CountRow, Cost, Keyed, ListQuery, MapRow, Store, StorageError, StorageResult};
 use crate::clock;
 use crate::scim::fold::{fold, fold_document};
 use crate::scim::schema::USER_RESOURCE;
@@ -20,25 +21,25 @@ pub fn user_name_key(user_name: &str) -> String {
     user_name.to_lowercase()
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<User> {
-    let status: String = row.try_get("status")?;
-    let previous_status: Option<String> = row.try_get("previous_status")?;
-    let role: String = row.try_get("role")?;
-    let products: String = row.try_get("products")?;
-    let profile: String = row.try_get("profile")?;
-    let mfa_enabled: i64 = row.try_get("mfa_enabled")?;
-    let mfa_methods: String = row.try_get("mfa_methods")?;
-    let last_login_at: Option<String> = row.try_get("last_login_at")?;
-    let created_at: String = row.try_get("created_at")?;
-    let updated_at: String = row.try_get("updated_at")?;
-    let removed_at: Option<String> = row.try_get("removed_at")?;
+fn from_row(row: &impl Columns) -> StorageResult<User> {
+    let status: String = row.column("status")?;
+    let previous_status: Option<String> = row.column("previous_status")?;
+    let role: String = row.column("role")?;
+    let products: String = row.column("products")?;
+    let profile: String = row.column("profile")?;
+    let mfa_enabled: i64 = row.column("mfa_enabled")?;
+    let mfa_methods: String = row.column("mfa_methods")?;
+    let last_login_at: Option<String> = row.column("last_login_at")?;
+    let created_at: String = row.column("created_at")?;
+    let updated_at: String = row.column("updated_at")?;
+    let removed_at: Option<String> = row.column("removed_at")?;
 
     let status = Status::parse(&status).ok_or_else(|| StorageError::Corrupt(format!("users.status {status:?}")))?;
     let previous_status = previous_status.as_deref().and_then(Status::parse);
     let role = Role::parse(&role).ok_or_else(|| StorageError::Corrupt(format!("users.role {role:?}")))?;
     Ok(User {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
+        id: row.column("id")?,
+        org_id: row.column("org_id")?,
         lifecycle: Lifecycle { status, previous_status },
         role,
         products: parse_json(&products, "users.products")?,
@@ -46,7 +47,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<User> {
         mfa_enabled: mfa_enabled != 0,
         mfa_methods: parse_json(&mfa_methods, "users.mfa_methods")?,
         last_login_at: last_login_at.as_deref().map(|text| parse_time(text, "users.last_login_at")).transpose()?,
-        version: row.try_get("version")?,
+        version: row.column("version")?,
         created_at: parse_time(&created_at, "users.created_at")?,
         updated_at: parse_time(&updated_at, "users.updated_at")?,
         removed_at: removed_at.as_deref().map(|text| parse_time(text, "users.removed_at")).transpose()?,
@@ -307,40 +308,55 @@ pub(crate) fn bind_all<'q>(
     query
 }
 
+/// Maps a user row.
+struct UserRow;
+
+impl MapRow for UserRow {
+    type Output = User;
+    fn map<R: Columns>(row: &R) -> StorageResult<User> {
+        from_row(row)
+    }
+}
+
+/// Maps a listing row: the user with its place in the list order.
+struct KeyedUserRow;
+
+impl MapRow for KeyedUserRow {
+    type Output = Keyed<User>;
+    fn map<R: Columns>(row: &R) -> StorageResult<Keyed<User>> {
+        Ok(Keyed {
+            item: from_row(row)?,
+            seq: row.column("row_seq")?,
+            key: row.column("row_key")?,
+        })
+    }
+}
+
+/// Reads a user of the organization by id outside any transaction, removed users included.
+pub async fn read(store: &Store, org_id: &str, id: &str) -> StorageResult<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 AND org_id = $2");
+    let binds = vec![Bind::Text(id.to_string()), Bind::Text(org_id.to_string())];
+    Ok(store.read_rows::<UserRow>(Cost::Short, sql, binds).await?.pop())
+}
+
 /// Returns the users a listing query selects, with their sequence numbers and sort keys.
-pub async fn select<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    org_id: &str,
-    query: &ListQuery<'_>,
-) -> StorageResult<Vec<Keyed<User>>> {
+pub async fn select(store: &Store, org_id: &str, query: &ListQuery<'_>) -> StorageResult<Vec<Keyed<User>>> {
     let sql = format!(
         "SELECT {COLUMNS}, u.seq AS row_seq, {} AS row_key FROM users u WHERE u.org_id = $1 AND u.removed_at IS NULL{}",
         query.key_expression(),
         query.tail()
     );
-    let rows = bind_all(sqlx::query(&sql).bind(org_id), query.binds).fetch_all(executor).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Keyed {
-                item: from_row(row)?,
-                seq: row.try_get("row_seq")?,
-                key: row.try_get("row_key")?,
-            })
-        })
-        .collect()
+    store.read_rows::<KeyedUserRow>(query.cost(), sql, query.binds_after(org_id)).await
 }
 
 /// Counts the users a listing condition selects.
-pub async fn count_where<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    org_id: &str,
-    condition: Option<&str>,
-    binds: &[Bind],
-) -> StorageResult<i64> {
+pub async fn count_where(store: &Store, org_id: &str, condition: Option<&str>, binds: &[Bind]) -> StorageResult<i64> {
     let condition = condition.map(|sql| format!(" AND ({sql})")).unwrap_or_default();
     let sql = format!("SELECT COUNT(*) AS total FROM users u WHERE u.org_id = $1 AND u.removed_at IS NULL{condition}");
-    let row = bind_all(sqlx::query(&sql).bind(org_id), binds).fetch_one(executor).await?;
-    Ok(row.try_get("total")?)
+    let mut all = vec![Bind::Text(org_id.to_string())];
+    all.extend_from_slice(binds);
+    let cost = if condition.is_empty() { Cost::Short } else { Cost::Long };
+    Ok(store.read_rows::<CountRow>(cost, sql, all).await?.pop().unwrap_or_default())
 }
 
 /// Fills the filter columns of rows written before they existed, a batch at a time.
