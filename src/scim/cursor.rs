@@ -15,7 +15,7 @@ use super::error::{ScimError, ScimType};
 /// How long a cursor stays valid, advertised as `pagination.cursorTimeout` (seconds).
 pub const CURSOR_TIMEOUT_SECONDS: i64 = 3600;
 
-/// Where a page starts.
+/// The start of a page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Position {
     /// The rows after this sort key and sequence number (a `nextCursor`).

@@ -1,9 +1,10 @@
 //! Listing (RFC 7644 §3.4.2): filter, sort, index paging and RFC 9865 cursor paging, shared by
 //! Users and Groups.
 //!
-//! A query runs in SQL when its filter and sort translate exactly (`storage::filter_sql`): a
-//! COUNT for `totalResults`, then one page by OFFSET or, with a cursor, by keyset on the sort
-//! key and insertion order, which costs the same on the last page as on the first. Otherwise
+//! A query runs in SQL when its filter and sort translate exactly (`storage::filter_sql`). A
+//! COUNT gives `totalResults`, and one query reads the page, by OFFSET or, with a cursor, by
+//! keyset on the sort key and insertion order. A keyset page costs the same at the end of the
+//! list as at the start. Otherwise
 //! SQL narrows the candidates as far as it can, and the filter and sort run in memory on the
 //! rendered resources.
 
@@ -168,7 +169,7 @@ async fn list_in_sql<L: Lister>(
     })
 }
 
-/// The cursors around a keyset page. Going forward, a next page exists when the query found
+/// Builds the cursors around a keyset page. Going forward, a next page exists when the query found
 /// one row more than the page, and a previous one when the request started after a row.
 /// Going backward, the roles swap.
 fn keyset_cursors<T>(rows: &[Keyed<T>], from_boundary: bool, backward: bool, more: bool, query: String, now: i64) -> PageCursors {

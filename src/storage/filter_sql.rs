@@ -8,7 +8,7 @@
 //!
 //! A term without a faithful translation (derived attributes such as `effectiveRole`, numbers,
 //! the `meta.location` URI) makes the translation inexact. The caller then uses the SQL as a
-//! prefilter, or not at all, and evaluates the filter in memory, so the answer stays correct.
+//! prefilter, or not at all, and evaluates the filter in memory, so the result stays correct.
 
 use scim_v2::filter::{AttrExp, AttrPath, CompValue, CompareOp, Filter, ValFilter};
 use serde_json::json;
@@ -114,8 +114,8 @@ impl SqlBuilder {
     }
 }
 
-/// The SQL of a filter: `sql` is `None` when nothing could be translated. `exact` tells whether
-/// the SQL selects exactly the matching resources; when false, it selects a superset.
+/// The SQL of a filter. `sql` is `None` when nothing could be translated. `exact` is true when
+/// the SQL selects exactly the matching resources, and false when it selects a superset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Translation {
     pub sql: Option<String>,
@@ -169,7 +169,7 @@ fn join(operator: &str, parts: &[String]) -> String {
     wrapped.join(&format!(" {operator} "))
 }
 
-/// How the values of an attribute are stored.
+/// The place in the database where an attribute's values are stored.
 enum Source {
     /// One value per row in a column. `folded` is the expression holding the case-folded
     /// value, for attributes that are not `caseExact`.
@@ -199,10 +199,10 @@ struct JsonSource {
     sqlite_doc: &'static str,
     postgres_doc: &'static str,
     keys: Vec<&'static str>,
-    /// Whether the attribute at `keys` holds an array.
+    /// Whether the attribute at `keys` is an array.
     multi_valued: bool,
-    /// Whether the document holds case-folded strings; otherwise values are ASCII keys that
-    /// `lower()` folds faithfully.
+    /// Whether the document stores case-folded strings. Otherwise its values are ASCII keys,
+    /// which `lower()` folds faithfully.
     folded: bool,
 }
 
@@ -333,7 +333,7 @@ fn group_source(resolved: &ResolvedPath, attribute: &str, sub: Option<&str>) -> 
     }
 }
 
-/// A JSON array column of ASCII keys (product keys, MFA methods).
+/// Describes a JSON array column of ASCII keys (product keys, MFA methods).
 fn plain_array(column: &'static str) -> JsonSource {
     JsonSource {
         sqlite_doc: column,
@@ -379,13 +379,13 @@ fn translate_expression(builder: &mut SqlBuilder, target: Target, expression: &A
     }
 }
 
-/// Whether a path names the `value` of a user's `emails`.
+/// Tells whether a path names the `value` of a user's `emails`.
 fn is_email_value(target: Target, resolved: &ResolvedPath) -> bool {
     target == Target::Users && resolved.extension.is_none() && resolved.attribute.name == "emails" && resolved.leaf().name == "value"
 }
 
-/// Answers `emails.value eq "x"` (and `ne`) from the `user_emails` index, which holds every
-/// address of every user folded, so the lookup reads no profile.
+/// Translates `emails.value eq "x"` (and `ne`) to a lookup in the `user_emails` index, which
+/// lists every address of every user folded, so the lookup reads no profile.
 fn email_lookup(builder: &mut SqlBuilder, target: Target, resolved: &ResolvedPath, expression: &AttrExp) -> Option<String> {
     let AttrExp::Comparison(_, op @ (CompareOp::Eq | CompareOp::Ne), CompValue::Str(value)) = expression else { return None };
     if !is_email_value(target, resolved) {
@@ -400,7 +400,8 @@ fn email_index(builder: &mut SqlBuilder, value: &str) -> String {
     format!("u.id IN (SELECT ue.user_id FROM user_emails ue WHERE ue.org_id = $1 AND ue.value_key = {placeholder})")
 }
 
-/// The operands of `value eq "x"` terms that a value filter requires (alone or joined by `and`).
+/// Collects the operands of `value eq "x"` terms that a value filter requires (alone or joined
+/// by `and`).
 fn required_values(filter: &ValFilter) -> Vec<&str> {
     match filter {
         ValFilter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(value))) if path.name.eq_ignore_ascii_case("value") => {
@@ -493,7 +494,7 @@ fn json_values(builder: &mut SqlBuilder, json: &JsonSource, resolved: &ResolvedP
     if !json.multi_valued {
         let mut keys = json.keys.clone();
         keys.extend(sub_key);
-        let expression = scalar_path(builder.backend, json, &keys, repr);
+        let expression = scalar_path(builder.backend, json, &keys);
         return Some(Values::Scalar {
             expression: lower_if(needs_lower, expression),
             repr,
@@ -501,7 +502,7 @@ fn json_values(builder: &mut SqlBuilder, json: &JsonSource, resolved: &ResolvedP
     }
     let alias = builder.alias();
     let from = array_elements(builder.backend, json, &alias, is_complex);
-    let element = element_field(builder.backend, &alias, sub_key, repr);
+    let element = element_field(builder.backend, &alias, sub_key);
     Some(Values::Exists {
         from,
         expression: lower_if(needs_lower, element),
@@ -517,8 +518,8 @@ fn lower_if(needed: bool, expression: String) -> String {
     }
 }
 
-/// A scalar inside a document: SQL text, or for booleans a form `bool_literal` matches.
-fn scalar_path(backend: Backend, json: &JsonSource, keys: &[&str], repr: Repr) -> String {
+/// Extracts a scalar from a document: text, or a boolean in the form `bool_equals` compares.
+fn scalar_path(backend: Backend, json: &JsonSource, keys: &[&str]) -> String {
     match backend {
         Backend::Sqlite => format!("json_extract({}, '{}')", json.sqlite_doc, sqlite_path(keys)),
         Backend::Postgres => {
@@ -527,7 +528,6 @@ fn scalar_path(backend: Backend, json: &JsonSource, keys: &[&str], repr: Repr) -
             for key in parents {
                 expression.push_str(&format!(" -> '{key}'"));
             }
-            let _ = repr;
             format!("({expression} ->> '{last}')")
         }
     }
@@ -567,8 +567,7 @@ fn array_elements(backend: Backend, json: &JsonSource, alias: &str, complex: boo
     }
 }
 
-fn element_field(backend: Backend, alias: &str, sub_key: Option<&str>, repr: Repr) -> String {
-    let _ = repr;
+fn element_field(backend: Backend, alias: &str, sub_key: Option<&str>) -> String {
     match (backend, sub_key) {
         (Backend::Sqlite, None) => format!("{alias}.value"),
         (Backend::Sqlite, Some(key)) => format!("json_extract({alias}.value, '$.\"{key}\"')"),
@@ -718,7 +717,7 @@ fn text_comparison(builder: &mut SqlBuilder, value: &str, op: &CompareOp, operan
     }
 }
 
-/// The operand as the in-memory evaluator compares it with a string attribute.
+/// Converts the operand to text, as the in-memory evaluator does for string attributes.
 fn operand_text(operand: &CompValue) -> Option<String> {
     match operand {
         CompValue::Str(text) => Some(text.clone()),
@@ -814,7 +813,7 @@ fn element_expression(builder: &mut SqlBuilder, parent: &AttributeDef, element: 
         Element::Object { alias, doc, keys, .. } => {
             let repr = leaf_repr(sub)?;
             let value = match alias {
-                Some(alias) => element_field(builder.backend, alias, Some(sub.name), repr),
+                Some(alias) => element_field(builder.backend, alias, Some(sub.name)),
                 None => {
                     let mut keys = keys.clone();
                     keys.push(sub.name);
@@ -825,7 +824,7 @@ fn element_expression(builder: &mut SqlBuilder, parent: &AttributeDef, element: 
                         multi_valued: false,
                         folded: true,
                     };
-                    scalar_path(builder.backend, &json, &keys, repr)
+                    scalar_path(builder.backend, &json, &keys)
                 }
             };
             (value, repr)
@@ -839,8 +838,8 @@ fn element_expression(builder: &mut SqlBuilder, parent: &AttributeDef, element: 
     predicate_over(builder, sub, values, expression)
 }
 
-/// An ORDER BY key for `sortBy`: the expression and whether it compares as text. `None` when
-/// the attribute has no single value per row in SQL (multi-valued or derived attributes).
+/// Builds the ORDER BY key for `sortBy`, as text compared by bytes. Returns `None` when the
+/// attribute has no single value per row in SQL (multi-valued or derived attributes).
 pub fn sort_key(builder: &mut SqlBuilder, target: Target, path: &AttrPath) -> Option<SortKey> {
     let resolved = resolve_path(target.resource(), path).ok()?;
     let leaf = resolved.leaf();

@@ -18,7 +18,7 @@ const COLUMNS: &str = "id, org_id, display_name, external_id, grant_role, grant_
 const MEMBERS_SELECT: &str = "SELECT m.user_id AS user_id, COALESCE(u.display_name, u.user_name) AS display \
                               FROM group_members m JOIN users u ON u.id = m.user_id";
 
-/// The memberships of `users` users, bound from `$2` on with the organization as `$1`.
+/// Builds the memberships query for `users` users, bound from `$2` on, with the organization as `$1`.
 fn memberships_sql(users: usize) -> String {
     let placeholders: Vec<String> = (0..users).map(|index| format!("${}", index + 2)).collect();
     format!(

@@ -49,7 +49,7 @@ impl MapRow for CountRow {
     }
 }
 
-/// The file of a `sqlite://` URL, or `None` for an in-memory database.
+/// Returns the file of a `sqlite://` URL, or `None` for an in-memory database.
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
@@ -80,14 +80,14 @@ pub struct ListQuery<'a> {
 }
 
 impl ListQuery<'_> {
-    /// Every bound value: the organization as `$1`, then the condition's.
+    /// Lists every bound value: the organization as `$1`, then the condition's.
     fn binds_after(&self, org_id: &str) -> Vec<filter_sql::Bind> {
         let mut all = vec![filter_sql::Bind::Text(org_id.to_string())];
         all.extend_from_slice(self.binds);
         all
     }
 
-    /// A page of at most 1,000 rows is short; larger pages and unbounded reads are long.
+    /// Rates the query: a page of at most 1,000 rows is short, larger and unbounded reads are long.
     fn cost(&self) -> Cost {
         if self.limit <= 1000 {
             Cost::Short
@@ -100,7 +100,7 @@ impl ListQuery<'_> {
         self.sort_key.unwrap_or("NULL")
     }
 
-    /// The SQL after the fixed conditions: the listing condition, the order and the bounds.
+    /// Builds the SQL after the fixed conditions: the listing condition, the order and the bounds.
     fn tail(&self) -> String {
         let mut tail = String::new();
         if let Some(condition) = &self.condition {

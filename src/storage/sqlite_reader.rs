@@ -3,7 +3,7 @@
 //! sqlx runs each SQLite connection on its own thread and passes every query and row through
 //! channels. For the point reads that dominate SCIM traffic (a user by id, a userName
 //! lookup), those hand-offs cost more than the query. This reader keeps a few read-only
-//! connections and runs short queries on the calling thread; long ones (whole-organization
+//! connections and runs short queries on the calling thread. Long ones (whole-organization
 //! scans, all members of a large group) go to the blocking pool, so they do not stall the
 //! server's async workers. Writes stay on sqlx, whose transactions these connections see as
 //! soon as they commit (WAL mode).

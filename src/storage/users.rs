@@ -91,12 +91,12 @@ pub async fn insert(connection: &mut sqlx::AnyConnection, user: &User) -> Storag
     Ok(())
 }
 
-/// The profile with case-insensitive strings folded, which SQL filters read.
+/// Returns the profile with case-insensitive strings folded, which SQL filters read.
 fn filter_doc(user: &User) -> String {
     to_json_text(&fold_document(&USER_RESOURCE, &user.profile))
 }
 
-/// The folded email addresses of a user, for the `user_emails` index.
+/// Returns the folded email addresses of a user, for the `user_emails` index.
 fn email_keys(user: &User) -> Vec<String> {
     let mut keys: Vec<String> = user
         .profile

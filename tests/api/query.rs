@@ -1,6 +1,6 @@
-//! The query engine at scale: SCIM filters run as SQL must select exactly what the in-memory
-//! evaluator selects, on a fixed table of filters and on generated users and filters; and
-//! RFC 9865 cursor paging walks every list forward and backward.
+//! The query engine at scale. SCIM filters run as SQL must select exactly what the in-memory
+//! evaluator selects, on a fixed table of filters and on generated users and filters. RFC 9865
+//! cursor paging must walk every list forward and backward.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -54,7 +54,7 @@ fn expected_ids(resource: &'static hub::scim::schema::ResourceTypeDef, documents
     Some(ids)
 }
 
-/// Whether the filter runs entirely in SQL on this backend.
+/// Tells whether the filter runs entirely in SQL on this backend.
 fn runs_in_sql(app: &TestApp, target: Target, filter_text: &str) -> bool {
     let parsed = filter::parse(filter_text).expect("the filter parses");
     let mut builder = SqlBuilder::new(storage_backend(app), 2);
