@@ -21,6 +21,7 @@ pub mod sqlite_reader;
 pub mod statistics;
 pub mod tokens;
 pub mod users;
+mod write_batch;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -31,7 +32,6 @@ use anyhow::Context;
 pub use sqlite_reader::Cost;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Maps a result row of either driver to a value.
 pub(crate) trait MapRow {
@@ -155,8 +155,8 @@ pub type StorageResult<T> = Result<T, StorageError>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// Present on SQLite only: held for the whole of each write transaction.
-    write_gate: Option<Arc<Mutex<()>>>,
+    /// Present on SQLite only: serializes writers and commits them in groups.
+    write_batch: Option<Arc<write_batch::GroupCommit>>,
     /// Present on SQLite files only: reads outside transactions without sqlx's thread hop.
     reader: Option<Arc<sqlite_reader::SqliteReader>>,
 }
@@ -223,7 +223,7 @@ impl Store {
             tracing::info!(users = filled, "filled the filter columns of existing users");
         }
 
-        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let write_batch = (backend == Backend::Sqlite).then(|| write_batch::GroupCommit::new(pool.clone()));
         let reader = match backend {
             Backend::Sqlite => sqlite_file(&url).map(sqlite_reader::SqliteReader::new),
             Backend::Postgres => None,
@@ -231,7 +231,7 @@ impl Store {
         Ok(Store {
             pool,
             backend,
-            write_gate,
+            write_batch,
             reader,
         })
     }
@@ -257,36 +257,27 @@ impl Store {
     /// Begins a write transaction of one organization, waiting for the organization's other
     /// writes to finish.
     pub async fn begin_write(&self, org_id: &str) -> StorageResult<WriteTx> {
-        let gate = match &self.write_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
-        };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_global().await?;
         let locked = sqlx::query("UPDATE organizations SET write_sequence = write_sequence + 1 WHERE id = $1")
             .bind(org_id)
-            .execute(&mut *tx)
+            .execute(&mut *tx.tx)
             .await?;
         if locked.rows_affected() != 1 {
             return Err(StorageError::Corrupt(format!("organization {org_id} does not exist")));
         }
-        Ok(WriteTx {
-            tx,
-            org_id: org_id.to_string(),
-            _gate: gate,
-        })
+        tx.org_id = org_id.to_string();
+        Ok(tx)
     }
 
     /// Begins a transaction that is not tied to one organization (creating organizations).
     pub async fn begin_global(&self) -> StorageResult<WriteTx> {
-        let gate = match &self.write_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
+        let tx = match &self.write_batch {
+            Some(batch) => TxHandle::Batched(batch.begin().await?),
+            None => TxHandle::Single(self.pool.begin().await?),
         };
-        let tx = self.pool.begin().await?;
         Ok(WriteTx {
             tx,
             org_id: String::new(),
-            _gate: gate,
         })
     }
 
@@ -297,16 +288,46 @@ impl Store {
 
 /// A write transaction. Dropping it without [`WriteTx::commit`] rolls it back.
 pub struct WriteTx {
-    pub tx: Transaction<'static, Any>,
+    /// The connection to run the transaction's statements on (`&mut *tx.tx`).
+    pub tx: TxHandle,
     /// The organization whose writes this transaction serializes; empty for global ones.
     pub org_id: String,
-    _gate: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
+    /// Commits, and returns once the changes are durable.
     pub async fn commit(self) -> StorageResult<()> {
-        self.tx.commit().await?;
-        Ok(())
+        match self.tx {
+            TxHandle::Single(tx) => Ok(tx.commit().await?),
+            TxHandle::Batched(writer) => writer.commit().await,
+        }
+    }
+}
+
+/// A transaction of its own (PostgreSQL), or a writer's savepoint in a shared SQLite
+/// transaction.
+pub enum TxHandle {
+    Single(Transaction<'static, Any>),
+    Batched(write_batch::BatchWriter),
+}
+
+impl std::ops::Deref for TxHandle {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &sqlx::AnyConnection {
+        match self {
+            TxHandle::Single(tx) => tx,
+            TxHandle::Batched(writer) => writer,
+        }
+    }
+}
+
+impl std::ops::DerefMut for TxHandle {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        match self {
+            TxHandle::Single(tx) => tx,
+            TxHandle::Batched(writer) => writer,
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod helpers;
 mod admin;
 mod audit;
 mod bulk;
+mod concurrency;
 mod discovery;
 mod entra;
 mod errors;

@@ -1,0 +1,210 @@
+//! Group commit for SQLite.
+//!
+//! With `synchronous = FULL`, every SQLite commit waits for the disk to sync the WAL, and one
+//! writer at a time may write. Serial commits therefore cap writes at the disk's sync rate. Here
+//! consecutive write transactions share one SQLite transaction: each runs inside its own
+//! savepoint, so a failed one rolls back alone, and the shared transaction commits once the
+//! queue of writers is empty, or after `MAX_WRITERS` writers or `MAX_AGE`. No writer answers
+//! before the commit that holds its changes has synced, so durability is unchanged; a
+//! failed commit fails every writer in it.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+use tokio::sync::{oneshot, Mutex, OwnedMutexGuard};
+
+use super::{StorageError, StorageResult};
+
+/// Writers committed together at most.
+const MAX_WRITERS: usize = 64;
+/// Age of the shared transaction after which it commits even while writers queue, which
+/// bounds the wait of its first writer and of writes on other connections.
+const MAX_AGE: Duration = Duration::from_millis(10);
+
+/// The shared transaction and the writers whose changes it holds.
+pub struct Batch {
+    tx: Option<Transaction<'static, Any>>,
+    started: Instant,
+    waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    /// Set when a writer ended without committing; its savepoint is undone before the next use.
+    rollback_pending: bool,
+}
+
+/// Serializes SQLite writers into shared transactions.
+pub struct GroupCommit {
+    pool: AnyPool,
+    batch: Arc<Mutex<Batch>>,
+    /// Writers waiting for the batch, so a finishing writer knows whether to commit now.
+    queued: AtomicUsize,
+}
+
+impl GroupCommit {
+    pub fn new(pool: AnyPool) -> Arc<Self> {
+        Arc::new(GroupCommit {
+            pool,
+            batch: Arc::new(Mutex::new(Batch {
+                tx: None,
+                started: Instant::now(),
+                waiters: Vec::new(),
+                rollback_pending: false,
+            })),
+            queued: AtomicUsize::new(0),
+        })
+    }
+
+    /// Waits for the batch and opens a savepoint in it for one writer.
+    pub async fn begin(self: &Arc<Self>) -> StorageResult<BatchWriter> {
+        let queued = Queued::enter(&self.queued);
+        let mut batch = self.batch.clone().lock_owned().await;
+        drop(queued);
+
+        undo_abandoned(&mut batch).await?;
+        if batch.tx.is_none() {
+            batch.tx = Some(self.pool.begin().await?);
+            batch.started = Instant::now();
+        }
+        let connection: &mut AnyConnection = batch.tx.as_mut().expect("the batch transaction was just opened");
+        sqlx::query("SAVEPOINT hub_write").execute(connection).await?;
+        Ok(BatchWriter {
+            batch: Some(batch),
+            group: self.clone(),
+        })
+    }
+
+    /// Tells whether the batch should commit now rather than wait for queued writers.
+    fn should_commit(&self, batch: &Batch) -> bool {
+        self.queued.load(Ordering::SeqCst) == 0 || batch.waiters.len() >= MAX_WRITERS || batch.started.elapsed() >= MAX_AGE
+    }
+}
+
+/// Counts a writer as queued until it holds the batch or gives up waiting.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Queued(counter)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Commits the batch after `MAX_AGE` if writers still wait for it, in case the writers that
+/// were queued went away (a client disconnected) and no one else commits it.
+fn commit_later(batch: Arc<Mutex<Batch>>) {
+    tokio::spawn(async move {
+        tokio::time::sleep(MAX_AGE).await;
+        let mut batch = batch.lock().await;
+        if batch.waiters.is_empty() {
+            return;
+        }
+        if let Err(error) = undo_abandoned(&mut batch).await {
+            tracing::error!(%error, "rolling back an abandoned SQLite write failed");
+        }
+        commit_batch(&mut batch).await;
+    });
+}
+
+/// Rolls back the savepoint of a writer that ended without committing.
+async fn undo_abandoned(batch: &mut Batch) -> StorageResult<()> {
+    if !batch.rollback_pending {
+        return Ok(());
+    }
+    if let Some(tx) = batch.tx.as_mut() {
+        let connection: &mut AnyConnection = tx;
+        sqlx::query("ROLLBACK TO SAVEPOINT hub_write").execute(&mut *connection).await?;
+        sqlx::query("RELEASE SAVEPOINT hub_write").execute(&mut *connection).await?;
+    }
+    batch.rollback_pending = false;
+    Ok(())
+}
+
+/// Commits the shared transaction and tells every writer in it the outcome.
+async fn commit_batch(batch: &mut Batch) {
+    let waiters = std::mem::take(&mut batch.waiters);
+    let Some(tx) = batch.tx.take() else { return };
+    let outcome = tx.commit().await.map_err(|error| error.to_string());
+    if let Err(error) = &outcome {
+        tracing::error!(%error, writers = waiters.len(), "committing a batch of SQLite writes failed");
+    }
+    for waiter in waiters {
+        let _ = waiter.send(outcome.clone());
+    }
+}
+
+/// One writer's place in the batch: its savepoint, and the lock on the batch until it ends.
+pub struct BatchWriter {
+    batch: Option<OwnedMutexGuard<Batch>>,
+    group: Arc<GroupCommit>,
+}
+
+impl BatchWriter {
+    /// Releases the savepoint and waits until the shared transaction holding it has committed.
+    pub async fn commit(mut self) -> StorageResult<()> {
+        let mut batch = self.batch.take().expect("a writer commits once");
+        let connection: &mut AnyConnection = batch.tx.as_mut().expect("an open writer has a batch transaction");
+        if let Err(error) = sqlx::query("RELEASE SAVEPOINT hub_write").execute(connection).await {
+            batch.rollback_pending = true;
+            return Err(error.into());
+        }
+        let (sender, receiver) = oneshot::channel();
+        batch.waiters.push(sender);
+        if self.group.should_commit(&batch) {
+            commit_batch(&mut batch).await;
+        } else {
+            commit_later(self.group.batch.clone());
+        }
+        drop(batch);
+
+        match receiver.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(StorageError::Corrupt(format!("the write was not committed: {error}"))),
+            Err(_) => Err(StorageError::Corrupt("the write batch ended without committing".to_string())),
+        }
+    }
+}
+
+impl Drop for BatchWriter {
+    /// Undoes the savepoint of a writer that did not commit. The batch may still hold earlier
+    /// writers waiting for their commit, so it commits them when no writer queues.
+    fn drop(&mut self) {
+        let Some(mut batch) = self.batch.take() else { return };
+        batch.rollback_pending = true;
+        let group = self.group.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            if let Err(error) = undo_abandoned(&mut batch).await {
+                tracing::error!(%error, "rolling back an abandoned SQLite write failed");
+            }
+            if batch.waiters.is_empty() {
+                return;
+            }
+            if group.should_commit(&batch) {
+                commit_batch(&mut batch).await;
+            } else {
+                commit_later(group.batch.clone());
+            }
+        });
+    }
+}
+
+impl Deref for BatchWriter {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        self.batch.as_ref().and_then(|batch| batch.tx.as_deref()).expect("an open writer has a batch transaction")
+    }
+}
+
+impl DerefMut for BatchWriter {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        self.batch.as_mut().and_then(|batch| batch.tx.as_deref_mut()).expect("an open writer has a batch transaction")
+    }
+}
