@@ -360,24 +360,20 @@ fn resolve_role(input: &UserInput, source: &RoleSource) -> Result<RoleChange, Do
 /// Checks userName and externalId uniqueness inside the transaction, for a message that names
 /// the value. The unique indexes remain the final guard.
 async fn check_unique(tx: &mut WriteTx, user: &User) -> ServiceResult<()> {
-    if let Some(user_name) = user.user_name() {
-        if let Some(holder) = users::find_by_user_name(&mut *tx.tx, &user.org_id, user_name).await? {
-            if holder.id != user.id {
-                return Err(ScimError::uniqueness(format!(
-                    "userName {user_name:?} is already taken by another user (userName comparison ignores case)."
-                ))
-                .into());
-            }
-        }
+    let (user_name, external_id) = (user.user_name(), user.external_id());
+    if user_name.is_none() && external_id.is_none() {
+        return Ok(());
     }
-    if let Some(external_id) = user.external_id() {
-        if let Some(holder) = users::find_by_external_id(&mut *tx.tx, &user.org_id, external_id).await? {
-            if holder.id != user.id {
-                return Err(ScimError::uniqueness(format!(
-                    "externalId {external_id:?} is already used by another user."
-                ))
-                .into());
-            }
+    let holders = users::find_holders(&mut *tx.tx, &user.org_id, user_name, external_id).await?;
+    for holder in holders.iter().filter(|holder| holder.id != user.id) {
+        if let Some(user_name) = user_name.filter(|name| holder.user_name().map(users::user_name_key) == Some(users::user_name_key(name))) {
+            return Err(ScimError::uniqueness(format!(
+                "userName {user_name:?} is already taken by another user (userName comparison ignores case)."
+            ))
+            .into());
+        }
+        if let Some(external_id) = external_id.filter(|id| holder.external_id() == Some(*id)) {
+            return Err(ScimError::uniqueness(format!("externalId {external_id:?} is already used by another user.")).into());
         }
     }
     Ok(())

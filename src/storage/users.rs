@@ -87,7 +87,7 @@ pub async fn insert(connection: &mut sqlx::AnyConnection, user: &User) -> Storag
     .bind(filter_doc(user))
     .execute(&mut *connection)
     .await?;
-    write_email_keys(connection, user).await?;
+    insert_email_keys(connection, user).await?;
     Ok(())
 }
 
@@ -118,17 +118,22 @@ pub async fn write_email_keys(connection: &mut sqlx::AnyConnection, user: &User)
         .bind(&user.id)
         .execute(&mut *connection)
         .await?;
-    if user.removed_at.is_some() {
+    insert_email_keys(connection, user).await
+}
+
+/// Adds the email index rows of a user that has none yet, in one statement.
+async fn insert_email_keys(connection: &mut sqlx::AnyConnection, user: &User) -> StorageResult<()> {
+    let keys = email_keys(user);
+    if user.removed_at.is_some() || keys.is_empty() {
         return Ok(());
     }
-    for key in email_keys(user) {
-        sqlx::query("INSERT INTO user_emails (user_id, org_id, value_key) VALUES ($1, $2, $3)")
-            .bind(&user.id)
-            .bind(&user.org_id)
-            .bind(key)
-            .execute(&mut *connection)
-            .await?;
+    let rows: Vec<String> = (0..keys.len()).map(|index| format!("($1, $2, ${})", index + 3)).collect();
+    let sql = format!("INSERT INTO user_emails (user_id, org_id, value_key) VALUES {}", rows.join(", "));
+    let mut query = sqlx::query(&sql).bind(&user.id).bind(&user.org_id);
+    for key in keys {
+        query = query.bind(key);
     }
+    query.execute(&mut *connection).await?;
     Ok(())
 }
 
@@ -176,6 +181,24 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str,
         .fetch_optional(executor)
         .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// Finds the users holding a userName (ignoring case) or an externalId, in one query.
+pub async fn find_holders<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    org_id: &str,
+    user_name: Option<&str>,
+    external_id: Option<&str>,
+) -> StorageResult<Vec<User>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM users WHERE org_id = $1 AND (user_name_key = $2 OR external_id = $3)"
+    ))
+    .bind(org_id)
+    .bind(user_name.map(user_name_key))
+    .bind(external_id.map(str::to_string))
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(from_row).collect()
 }
 
 /// Finds the user holding a userName, ignoring case.
