@@ -115,9 +115,7 @@ impl Application {
         if let Some(worker) = self.mail_worker {
             worker.shutdown().await;
         }
-        if let Some(statistics) = statistics {
-            statistics.abort();
-        }
+        statistics.abort();
         store.close().await;
         tracing::info!("hub stopped");
         Ok(())

@@ -41,11 +41,10 @@ impl UserRecord {
 /// Reads a user that has not been removed.
 pub async fn get(store: &Store, org_id: &str, id: &str) -> ServiceResult<UserRecord> {
     match users::read(store, org_id, id).await? {
-        Some(user) if user.removed_at.is_none() => {
-            let mut by_user = groups::read_memberships(store, org_id, &[user.id.clone()]).await?;
-            let memberships = by_user.remove(&user.id).unwrap_or_default();
-            Ok(UserRecord { user, memberships })
-        }
+        Some(found) if found.user.removed_at.is_none() => Ok(UserRecord {
+            user: found.user,
+            memberships: found.memberships,
+        }),
         _ => Err(not_found(id)),
     }
 }
@@ -487,7 +486,7 @@ struct UserLister<'a> {
 }
 
 impl Lister for UserLister<'_> {
-    type Item = User;
+    type Item = users::UserWithGroups;
 
     fn target(&self) -> Target {
         Target::Users
@@ -497,36 +496,12 @@ impl Lister for UserLister<'_> {
         users::count_where(self.store, self.org_id, condition, binds).await
     }
 
-    async fn select(&self, query: &ListQuery<'_>) -> Result<Vec<Keyed<User>>, StorageError> {
+    async fn select(&self, query: &ListQuery<'_>) -> Result<Vec<Keyed<users::UserWithGroups>>, StorageError> {
         users::select(self.store, self.org_id, query).await
     }
 
-    async fn render(&self, items: Vec<User>, _for_filter: bool) -> Result<Vec<Value>, StorageError> {
-        render_all(self.store, self.org_id, &items, self.base_url).await
+    async fn render(&self, items: Vec<users::UserWithGroups>, _for_filter: bool) -> Result<Vec<Value>, StorageError> {
+        Ok(items.iter().map(|found| render(&found.user, &found.memberships, self.base_url)).collect())
     }
 }
 
-async fn memberships_of_users(
-    store: &Store,
-    org_id: &str,
-    users: &[User],
-) -> Result<std::collections::HashMap<String, Vec<Membership>>, StorageError> {
-    let mut all = std::collections::HashMap::new();
-    // Bounded chunks keep each query under the databases' bind-parameter limits.
-    for chunk in users.chunks(500) {
-        let ids: Vec<String> = chunk.iter().map(|user| user.id.clone()).collect();
-        all.extend(groups::read_memberships(store, org_id, &ids).await?);
-    }
-    Ok(all)
-}
-
-async fn render_all(store: &Store, org_id: &str, users: &[User], base_url: &str) -> Result<Vec<Value>, StorageError> {
-    let mut memberships = memberships_of_users(store, org_id, users).await?;
-    Ok(users
-        .iter()
-        .map(|user| {
-            let user_memberships = memberships.remove(&user.id).unwrap_or_default();
-            render(user, &user_memberships, base_url)
-        })
-        .collect())
-}

@@ -1,9 +1,12 @@
-//! Planner statistics for SQLite.
+//! Planner statistics.
 //!
 //! SQLite plans without statistics until ANALYZE runs, and then assumes an equality on
 //! `org_id` selects a few rows. With one organization of 100,000 users it would scan the
 //! organization to test an email or membership lookup instead of reading the few matching
-//! rows. PostgreSQL's autovacuum keeps its own statistics, so this task runs on SQLite only.
+//! rows. PostgreSQL's autovacuum analyzes tables in time, but only after a delay, and an
+//! initial sync of an identity provider fills the tables right after they were created: the
+//! planner then scanned the organization for `userName eq` lookups. This task analyzes the
+//! tables whenever the user table has grown by a quarter.
 
 use std::time::Duration;
 
@@ -19,21 +22,18 @@ const MIN_ROWS: i64 = 1000;
 const ANALYSIS_LIMIT: i64 = 1000;
 
 /// Refreshes statistics now when the tables are large enough, then whenever the user table
-/// has grown by a quarter since the last refresh. Returns `None` on PostgreSQL.
-pub fn spawn_refresh(store: Store) -> Option<tokio::task::JoinHandle<()>> {
-    if store.backend() != Backend::Sqlite {
-        return None;
-    }
-    Some(tokio::spawn(async move {
+/// has grown by a quarter since the last refresh.
+pub fn spawn_refresh(store: Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let mut analyzed_at_rows = 0;
         loop {
             match refresh_if_grown(&store, analyzed_at_rows).await {
                 Ok(rows) => analyzed_at_rows = rows,
-                Err(error) => tracing::warn!(%error, "refreshing SQLite planner statistics failed"),
+                Err(error) => tracing::warn!(%error, "refreshing planner statistics failed"),
             }
             tokio::time::sleep(CHECK_INTERVAL).await;
         }
-    }))
+    })
 }
 
 async fn refresh_if_grown(store: &Store, analyzed_at_rows: i64) -> StorageResult<i64> {
@@ -45,10 +45,17 @@ async fn refresh_if_grown(store: &Store, analyzed_at_rows: i64) -> StorageResult
     if !grown {
         return Ok(analyzed_at_rows);
     }
-    let mut tx = store.begin_global().await?;
-    sqlx::query(&format!("PRAGMA analysis_limit = {ANALYSIS_LIMIT}")).execute(&mut *tx.tx).await?;
-    sqlx::query("ANALYZE").execute(&mut *tx.tx).await?;
-    tx.commit().await?;
-    tracing::info!(users = rows, "refreshed SQLite planner statistics");
+    match store.backend() {
+        Backend::Sqlite => {
+            let mut tx = store.begin_global().await?;
+            sqlx::query(&format!("PRAGMA analysis_limit = {ANALYSIS_LIMIT}")).execute(&mut *tx.tx).await?;
+            sqlx::query("ANALYZE").execute(&mut *tx.tx).await?;
+            tx.commit().await?;
+        }
+        Backend::Postgres => {
+            sqlx::query("ANALYZE users, user_emails, groups, group_members").execute(store.pool()).await?;
+        }
+    }
+    tracing::info!(users = rows, "refreshed planner statistics");
     Ok(rows)
 }

@@ -6,11 +6,12 @@ use sqlx::{Any, Executor, Row};
 
 use super::columns::Columns;
 use super::filter_sql::Bind;
-use super::{parse_json, parse_time, CountRow, Cost, Keyed, ListQuery, MapRow, Store, StorageError, StorageResult};
+use super::{parse_json, parse_time, Backend, CountRow, Cost, Keyed, ListQuery, MapRow, Store, StorageError, StorageResult};
 use crate::clock;
 use crate::scim::fold::{fold, fold_document};
 use crate::scim::schema::USER_RESOURCE;
 use crate::domain::rules::OwnerSeat;
+use crate::domain::group::Membership;
 use crate::domain::user::{Lifecycle, Role, Status, User};
 
 const COLUMNS: &str = "id, org_id, status, previous_status, role, products, profile, mfa_enabled, mfa_methods, \
@@ -331,41 +332,104 @@ pub(crate) fn bind_all<'q>(
     query
 }
 
-/// Maps a user row.
-struct UserRow;
+/// A user with its group memberships, which shape its effective access and its `groups`.
+#[derive(Debug, Clone)]
+pub struct UserWithGroups {
+    pub user: User,
+    pub memberships: Vec<Membership>,
+}
 
-impl MapRow for UserRow {
-    type Output = User;
-    fn map<R: Columns>(row: &R) -> StorageResult<User> {
-        from_row(row)
+/// Selects a user's memberships as one JSON array column, so a user and its groups take one
+/// query. The array keeps the groups' creation order.
+fn memberships_column(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "(SELECT json_group_array(json_object('group_id', x.id, 'display_name', x.display_name, \
+             'grant_role', x.grant_role, 'grant_products', json(x.grant_products))) \
+             FROM (SELECT g.id, g.display_name, g.grant_role, g.grant_products FROM group_members m \
+             JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id ORDER BY g.seq) x) AS memberships"
+        }
+        Backend::Postgres => {
+            "(SELECT COALESCE(json_agg(json_build_object('group_id', g.id, 'display_name', g.display_name, \
+             'grant_role', g.grant_role, 'grant_products', g.grant_products::json) ORDER BY g.seq), '[]'::json)::text \
+             FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id) AS memberships"
+        }
     }
 }
 
-/// Maps a listing row: the user with its place in the list order.
+/// One element of the memberships column.
+#[derive(serde::Deserialize)]
+struct StoredMembership {
+    group_id: String,
+    display_name: String,
+    grant_role: Option<String>,
+    grant_products: Vec<String>,
+}
+
+fn memberships_from_row(row: &impl Columns) -> StorageResult<Vec<Membership>> {
+    let text: Option<String> = row.column("memberships")?;
+    let stored: Vec<StoredMembership> = parse_json(text.as_deref().unwrap_or("[]"), "memberships")?;
+    stored
+        .into_iter()
+        .map(|membership| {
+            let grant_role = match membership.grant_role {
+                None => None,
+                Some(role) => Some(Role::parse(&role).ok_or_else(|| StorageError::Corrupt(format!("groups.grant_role {role:?}")))?),
+            };
+            Ok(Membership {
+                group_id: membership.group_id,
+                group_display_name: membership.display_name,
+                grant_role,
+                grant_products: membership.grant_products,
+            })
+        })
+        .collect()
+}
+
+/// Maps a user row with its memberships.
+struct UserWithGroupsRow;
+
+impl MapRow for UserWithGroupsRow {
+    type Output = UserWithGroups;
+    fn map<R: Columns>(row: &R) -> StorageResult<UserWithGroups> {
+        Ok(UserWithGroups {
+            user: from_row(row)?,
+            memberships: memberships_from_row(row)?,
+        })
+    }
+}
+
+/// Maps a listing row: the user and its memberships, with its place in the list order.
 struct KeyedUserRow;
 
 impl MapRow for KeyedUserRow {
-    type Output = Keyed<User>;
-    fn map<R: Columns>(row: &R) -> StorageResult<Keyed<User>> {
+    type Output = Keyed<UserWithGroups>;
+    fn map<R: Columns>(row: &R) -> StorageResult<Keyed<UserWithGroups>> {
         Ok(Keyed {
-            item: from_row(row)?,
+            item: UserWithGroupsRow::map(row)?,
             seq: row.column("row_seq")?,
             key: row.column("row_key")?,
         })
     }
 }
 
-/// Reads a user of the organization by id outside any transaction, removed users included.
-pub async fn read(store: &Store, org_id: &str, id: &str) -> StorageResult<Option<User>> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 AND org_id = $2");
+/// Reads a user of the organization by id with its memberships, outside any transaction,
+/// removed users included.
+pub async fn read(store: &Store, org_id: &str, id: &str) -> StorageResult<Option<UserWithGroups>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, {} FROM users u WHERE u.id = $1 AND u.org_id = $2",
+        memberships_column(store.backend())
+    );
     let binds = vec![Bind::Text(id.to_string()), Bind::Text(org_id.to_string())];
-    Ok(store.read_rows::<UserRow>(Cost::Short, sql, binds).await?.pop())
+    Ok(store.read_rows::<UserWithGroupsRow>(Cost::Short, sql, binds).await?.pop())
 }
 
-/// Returns the users a listing query selects, with their sequence numbers and sort keys.
-pub async fn select(store: &Store, org_id: &str, query: &ListQuery<'_>) -> StorageResult<Vec<Keyed<User>>> {
+/// Returns the users a listing query selects, with their memberships, sequence numbers and
+/// sort keys.
+pub async fn select(store: &Store, org_id: &str, query: &ListQuery<'_>) -> StorageResult<Vec<Keyed<UserWithGroups>>> {
     let sql = format!(
-        "SELECT {COLUMNS}, u.seq AS row_seq, {} AS row_key FROM users u WHERE u.org_id = $1 AND u.removed_at IS NULL{}",
+        "SELECT {COLUMNS}, {}, u.seq AS row_seq, {} AS row_key FROM users u WHERE u.org_id = $1 AND u.removed_at IS NULL{}",
+        memberships_column(store.backend()),
         query.key_expression(),
         query.tail()
     );
