@@ -189,6 +189,10 @@ fn keyset_cursors<T>(rows: &[Keyed<T>], from_boundary: bool, backward: bool, mor
     }
 }
 
+/// Rows read per query when a filter runs in memory, which bounds the memory a scan of a large
+/// organization takes.
+const SCAN_CHUNK: i64 = 1000;
+
 async fn list_in_memory<L: Lister>(
     lister: &L,
     builder: SqlBuilder,
@@ -202,31 +206,6 @@ async fn list_in_memory<L: Lister>(
         Target::Users => &*crate::scim::schema::USER_RESOURCE,
         Target::Groups => &*crate::scim::schema::GROUP_RESOURCE,
     };
-    let query = ListQuery {
-        condition: prefilter,
-        binds: &builder.binds,
-        sort_key: None,
-        order_by: seq_column(resource).to_string(),
-        limit: i64::MAX,
-        offset: 0,
-    };
-    let candidates = lister.select(&query).await?;
-    let rendered = lister.render(candidates.into_iter().map(|row| row.item).collect(), true).await?;
-    let mut matched = Vec::with_capacity(rendered.len());
-    for document in rendered {
-        let keep = match &params.filter {
-            Some(filter) => filter::matches(definition, &document, filter)?,
-            None => true,
-        };
-        if keep {
-            matched.push(document);
-        }
-    }
-    if let Some(sort_by) = &params.sort_by {
-        sort(definition, &mut matched, sort_by, params.descending)?;
-    }
-    let total = matched.len() as i64;
-
     let offset = match (&params.cursor, &cursor) {
         (None, _) => params.start_index - 1,
         (Some(_), Some(Cursor { position: Position::Offset(offset), .. })) => *offset,
@@ -239,11 +218,56 @@ async fn list_in_memory<L: Lister>(
         }
         (Some(_), None) => 0,
     };
-    let resources: Vec<Value> = matched
-        .into_iter()
-        .skip(offset.max(0) as usize)
-        .take(params.count.max(0) as usize)
-        .collect();
+
+    // Without an in-memory sort, the scan keeps only the requested page and counts the rest.
+    let keep_all = params.sort_by.is_some();
+    let page_start = offset.max(0) as usize;
+    let page_end = page_start.saturating_add(params.count.max(0) as usize);
+    let mut kept = Vec::new();
+    let mut matched = 0usize;
+    let mut after_seq: Option<i64> = None;
+    loop {
+        let mut chunk_builder = builder.clone();
+        let keyset = after_seq.map(|seq| format!("{} > {}", seq_column(resource), chunk_builder.bind(Bind::Int(seq))));
+        let query = ListQuery {
+            condition: both(prefilter.clone(), keyset),
+            binds: &chunk_builder.binds,
+            sort_key: None,
+            order_by: format!("{} ASC", seq_column(resource)),
+            limit: SCAN_CHUNK,
+            offset: 0,
+        };
+        let rows = lister.select(&query).await?;
+        let read = rows.len() as i64;
+        after_seq = rows.last().map(|row| row.seq);
+
+        for document in lister.render(rows.into_iter().map(|row| row.item).collect(), true).await? {
+            let keep = match &params.filter {
+                Some(filter) => filter::matches(definition, &document, filter)?,
+                None => true,
+            };
+            if !keep {
+                continue;
+            }
+            if keep_all || (page_start..page_end).contains(&matched) {
+                kept.push(document);
+            }
+            matched += 1;
+        }
+        if read < SCAN_CHUNK {
+            break;
+        }
+    }
+
+    let resources: Vec<Value> = if keep_all {
+        if let Some(sort_by) = &params.sort_by {
+            sort(definition, &mut kept, sort_by, params.descending)?;
+        }
+        kept.into_iter().skip(page_start).take(params.count.max(0) as usize).collect()
+    } else {
+        kept
+    };
+    let total = matched as i64;
     let cursors = params.cursor.is_some().then(|| offset_cursors(offset, resources.len() as i64, params.count, total, fingerprint(resource, params), now));
     Ok(Page { total, resources, cursors })
 }

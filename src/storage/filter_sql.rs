@@ -46,7 +46,7 @@ impl Target {
 
 /// Collects SQL text pieces and their bound values. Placeholders continue the numbering of the
 /// query the pieces go into.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SqlBuilder {
     pub backend: Backend,
     pub binds: Vec<Bind>,
