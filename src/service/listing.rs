@@ -30,8 +30,8 @@ pub(crate) trait Lister {
     /// Returns the resources a listing query selects, with their places in the list order.
     async fn select(&self, query: &ListQuery<'_>) -> Result<Vec<Keyed<Self::Item>>, StorageError>;
 
-    /// Renders resources as SCIM documents; `for_filter` asks for every attribute a filter
-    /// evaluated in memory may read.
+    /// Renders resources as SCIM documents. With `for_filter`, the documents include every
+    /// attribute a filter evaluated in memory may read.
     async fn render(&self, items: Vec<Self::Item>, for_filter: bool) -> Result<Vec<Value>, StorageError>;
 }
 
@@ -127,7 +127,7 @@ async fn list_in_sql<L: Lister>(
             offset,
         };
         let rows = if params.count == 0 { Vec::new() } else { lister.select(&query).await? };
-        // A first page with room to spare holds every match, which spares the COUNT that
+        // A first page with room to spare contains every match, which spares the COUNT that
         // lookups by userName or externalId would otherwise pay.
         let total = if offset == 0 && (rows.len() as i64) < params.count {
             rows.len() as i64
@@ -150,7 +150,7 @@ async fn list_in_sql<L: Lister>(
         binds: &builder.binds,
         sort_key: sort_key.as_ref().map(|key| key.expression.as_str()),
         order_by: window.order_by,
-        // One row more than the page tells whether another page follows.
+        // One row more than the page shows whether another page follows.
         limit: params.count + 1,
         offset: 0,
     };

@@ -4,9 +4,9 @@
 //! writer at a time may write. Serial commits therefore cap writes at the disk's sync rate. Here
 //! consecutive write transactions share one SQLite transaction: each runs inside its own
 //! savepoint, so a failed one rolls back alone, and the shared transaction commits once the
-//! queue of writers is empty, or after `MAX_WRITERS` writers or `MAX_AGE`. No writer answers
-//! before the commit that holds its changes has synced, so durability is unchanged; a
-//! failed commit fails every writer in it.
+//! queue of writers is empty, or after `MAX_WRITERS` writers or `MAX_AGE`. No request gets
+//! its response before the commit with its changes has synced, so durability is unchanged,
+//! and a failed commit fails every writer in it.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,7 +37,7 @@ pub struct Batch {
 pub struct GroupCommit {
     pool: AnyPool,
     batch: Arc<Mutex<Batch>>,
-    /// Writers waiting for the batch, so a finishing writer knows whether to commit now.
+    /// Writers waiting for the batch; a finishing writer commits at once when there are none.
     queued: AtomicUsize,
 }
 
@@ -80,7 +80,7 @@ impl GroupCommit {
     }
 }
 
-/// Counts a writer as queued until it holds the batch or gives up waiting.
+/// Counts a writer as queued until it locks the batch or stops waiting.
 struct Queued<'a>(&'a AtomicUsize);
 
 impl<'a> Queued<'a> {
@@ -126,7 +126,7 @@ async fn undo_abandoned(batch: &mut Batch) -> StorageResult<()> {
     Ok(())
 }
 
-/// Commits the shared transaction and tells every writer in it the outcome.
+/// Commits the shared transaction and sends the outcome to every writer in it.
 async fn commit_batch(batch: &mut Batch) {
     let waiters = std::mem::take(&mut batch.waiters);
     let Some(tx) = batch.tx.take() else { return };
