@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Functions shared by run.sh and cursor.sh: settings, starting and stopping Hub, turning
 # off invitation mail, seeding through /Bulk, and running one wrk phase.
 # Source it after setting BENCH_DIR to the folder of this file.
@@ -20,8 +21,6 @@ BENCH_KEEP="${BENCH_KEEP:-0}"
 
 SCIM_BASE="/scim/v2"
 CORE_USER="urn:ietf:params:scim:schemas:core:2.0:User"
-CORE_GROUP="urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_OP="urn:ietf:params:scim:api:messages:2.0:PatchOp"
 BULK_REQUEST="urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 # userName of the Owner that the scripts create to change the organization's settings.
 OWNER_USER_NAME="bench-owner@bench.example"
@@ -72,8 +71,19 @@ random_token() {
 # Fails unless nothing listens on 127.0.0.1:PORT, so the benchmark never loads a server
 # that it did not start.
 require_free_port() {
-  if curl -s -o /dev/null -m 2 "http://127.0.0.1:$1/"; then
+  if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; then
     die "something already listens on 127.0.0.1:$1; stop it or choose another port"
+  fi
+}
+
+# Fails when BENCH_BULK_SIZE exceeds the bulk.maxOperations that Hub advertises.
+check_bulk_limit() {  # WORK_DIR
+  local code max_operations
+  code="$(hub_request GET "$SCIM_BASE/ServiceProviderConfig" "$1/service-provider-config.json")"
+  [ "$code" = 200 ] || die "GET $SCIM_BASE/ServiceProviderConfig returned $code"
+  max_operations="$(jq -r '.bulk.maxOperations // empty' "$1/service-provider-config.json")"
+  if [ -n "$max_operations" ] && [ "$BENCH_BULK_SIZE" -gt "$max_operations" ]; then
+    die "BENCH_BULK_SIZE ($BENCH_BULK_SIZE) exceeds the $max_operations operations per /Bulk request that Hub accepts"
   fi
 }
 
@@ -139,8 +149,8 @@ start_hub() {  # OUT_DIR
   HUB_PID=$!
   log "started Hub (pid $HUB_PID) on $HUB_URL, $(backend_name), log $out_dir/hub.log"
 
-  local attempt code
-  for attempt in $(seq 1 600); do  # up to 60 s, because migrations run at first start
+  local code
+  for _ in $(seq 1 600); do  # up to 60 s, because migrations run at first start
     if ! kill -0 "$HUB_PID" 2>/dev/null; then
       tail -n 20 "$out_dir/hub.log" >&2
       die "Hub exited during start; the last lines of its log are above"
@@ -157,8 +167,7 @@ stop_hub() {
   [ -n "$HUB_PID" ] || return 0
   if kill -0 "$HUB_PID" 2>/dev/null; then
     kill -TERM "$HUB_PID" 2>/dev/null || true
-    local attempt
-    for attempt in $(seq 1 100); do  # up to 10 s for a graceful shutdown
+    for _ in $(seq 1 100); do  # up to 10 s for a graceful shutdown
       kill -0 "$HUB_PID" 2>/dev/null || break
       sleep 0.1
     done
@@ -228,8 +237,8 @@ enable_scim_users_active() {  # OUT_DIR
   [ "$code" = 201 ] || { log "creating the Owner returned $code: $(head -c 300 "$body")"; return 1; }
 
   # The mail worker writes the invitation to DATA_DIR/outbox shortly after the commit.
-  local mail_file="" attempt
-  for attempt in $(seq 1 300); do  # up to 30 s
+  local mail_file=""
+  for _ in $(seq 1 300); do  # up to 30 s
     mail_file="$(find "$HUB_DATA_DIR/outbox" -name '*.eml' -type f 2>/dev/null | head -n 1 || true)"
     [ -n "$mail_file" ] && break
     sleep 0.1
@@ -281,7 +290,8 @@ write_user_bulk() {  # PREFIX FIRST COUNT FILE
 }
 
 # Posts one /Bulk batch of seeded users and writes "id, userName, externalId" lines to
-# TSV_FILE. Writes ERROR_FILE and returns 1 when the request or any operation failed.
+# WORK_DIR/batch-PREFIX-FIRST.tsv. When the request or any operation fails, it writes the
+# reason to WORK_DIR/batch-PREFIX-FIRST.error and returns 1.
 seed_user_batch() {  # PREFIX FIRST COUNT WORK_DIR
   local prefix="$1" first="$2" count="$3" work_dir="$4"
   local name="batch-$prefix-$first"
@@ -293,10 +303,11 @@ seed_user_batch() {  # PREFIX FIRST COUNT WORK_DIR
       >"$work_dir/$name.error"
     return 1
   fi
+  # The number is zero-padded to 7 digits, like awk's %07d in write_user_bulk.
   jq -r --arg prefix "$prefix" '.Operations[] | select(.status == "201")
-      | (.bulkId | tonumber) as $i
-      | [(.location | split("/") | last), ($prefix + "-" + ($i | tostring | ("0000000" + .)[-7:]) + "@seed.example"),
-         ($prefix + "-ext-" + ($i | tostring | ("0000000" + .)[-7:]))] | @tsv' \
+      | (.bulkId | if length < 7 then ("0000000" + .)[-7:] else . end) as $number
+      | [(.location | split("/") | last), ($prefix + "-" + $number + "@seed.example"), ($prefix + "-ext-" + $number)]
+      | @tsv' \
     "$work_dir/$name.response.json" >"$work_dir/$name.tsv"
   local created
   created="$(wc -l <"$work_dir/$name.tsv")"
@@ -399,7 +410,7 @@ record_wrk_result() {  # RESULTS_FILE TARGET OPERATION WRK_OUTPUT
       errors = value["status_errors"] + value["timeouts"] + value["socket_errors"] + value["failed"]
       note = ""
       if (operation == "bulk-create") note = sprintf("%.0f users/s", (seconds > 0) ? value["created"] / seconds : 0)
-      if (value["reused"] > 0) note = note sprintf("%d requests re-added a member", value["reused"])
+      if (value["reused"] > 0) note = note (note == "" ? "" : ", ") sprintf("%d requests re-added a member", value["reused"])
       if (value["timeouts"] > 0) note = note (note == "" ? "" : ", ") sprintf("%d timeouts", value["timeouts"])
       printf "%s\t%s\t%s\t%.2f\t%.2f\t%d\t%d\t%s\n", target, operation,
         (rate < 100) ? sprintf("%.1f", rate) : sprintf("%.0f", rate),
@@ -410,8 +421,7 @@ record_wrk_result() {  # RESULTS_FILE TARGET OPERATION WRK_OUTPUT
 # Waits until Hub has worked off requests left from the previous phase: wrk stops sending
 # at the end of its duration, but the server may still process what it had accepted.
 wait_until_idle() {
-  local attempt
-  for attempt in 1 2 3; do
+  for _ in 1 2 3; do
     curl -s -o /dev/null -m 120 -H "Authorization: Bearer $HUB_TOKEN" "$HUB_URL$SCIM_BASE/ServiceProviderConfig" || true
   done
 }

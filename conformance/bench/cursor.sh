@@ -10,8 +10,8 @@
 # seeding the rest.
 set -euo pipefail
 
-BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
-# shellcheck source=common.sh
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=SCRIPTDIR/common.sh
 source "$BENCH_DIR/common.sh"
 
 BENCH_CURSOR_USERS="${BENCH_CURSOR_USERS:-1000000}"
@@ -28,7 +28,7 @@ timed_list() {  # BODY_FILE PARAMETER...
   shift
   local arguments=() parameter
   for parameter in "$@"; do arguments+=(--data-urlencode "$parameter"); done
-  curl -s -G -o "$body_file" -w '%{http_code} %{time_total}' -m "$BENCH_REQUEST_TIMEOUT" \
+  curl -s -G -o "$body_file" -w '%{http_code} %{time_total}\n' -m "$BENCH_REQUEST_TIMEOUT" \
     -H "Authorization: Bearer $HUB_TOKEN" -H "Accept: application/scim+json" \
     "${arguments[@]}" "$HUB_URL$SCIM_BASE/Users" || echo "000 0"
 }
@@ -38,9 +38,9 @@ timed_list() {  # BODY_FILE PARAMETER...
 sample_list() {  # WORK_DIR PARAMETER...
   local work_dir="$1"
   shift
-  local sample status seconds
+  local status seconds
   : >"$work_dir/samples.txt"
-  for sample in $(seq 1 "$BENCH_CURSOR_SAMPLES"); do
+  for _ in $(seq 1 "$BENCH_CURSOR_SAMPLES"); do
     read -r status seconds < <(timed_list "$work_dir/sample.json" "$@")
     if [ "$status" != 200 ]; then
       log "GET $SCIM_BASE/Users with $* returned $status: $(head -c 300 "$work_dir/sample.json")"
@@ -54,6 +54,12 @@ sample_list() {  # WORK_DIR PARAMETER...
       median = (NR % 2) ? value[(NR + 1) / 2] : (value[NR / 2] + value[NR / 2 + 1]) / 2
       printf "%.2f %.2f %.2f\n", median, value[1], value[NR]
     }'
+}
+
+print_latency_row() {  # LABEL "MEDIAN MIN MAX"
+  local median minimum maximum
+  read -r median minimum maximum <<<"$2"
+  printf '  %-28s %10s %10s %10s\n' "$1" "$median" "$minimum" "$maximum"
 }
 
 # Prints the nextCursor of a ListResponse, or nothing when it has none.
@@ -129,6 +135,7 @@ main() {
   log "output folder: $out_dir"
 
   start_hub "$out_dir"
+  check_bulk_limit "$out_dir/seed"
   if ! enable_scim_users_active "$out_dir"; then
     [ "$BENCH_ALLOW_INVITATIONS" = 1 ] \
       || die "cannot turn on scimUsersActive (reason above), so every seeded user would get an invitation mail; set BENCH_ALLOW_INVITATIONS=1 to run anyway"
@@ -165,8 +172,8 @@ main() {
   first_page="$(sample_list "$work_dir" "cursor=" "count=$BENCH_CURSOR_COUNT")" || die "sampling the first page failed"
   last_cursor="$(cat "$work_dir/last-cursor.txt")"
   if ! last_page="$(sample_list "$work_dir" "cursor=$last_cursor" "count=$BENCH_CURSOR_COUNT")"; then
-    # A server may expire a cursor or accept it only once (RFC 9865 allows both), so fall
-    # back to the single latency measured during the walk.
+    # A server may expire a cursor or accept it only once, so fall back to the single
+    # latency measured during the walk.
     last_page="$(tail -n 1 "$work_dir/walk.tsv" | awk -F'\t' '{ v = $3 * 1000; printf "%.2f %.2f %.2f\n", v, v, v }')"
     last_note="the last cursor was rejected when sent again, so this is the one request of the walk"
   fi
@@ -180,11 +187,11 @@ main() {
     echo "hub: $("$HUB_BIN" --version 2>/dev/null || echo "$HUB_BIN"), $(backend_name), $total users, $BENCH_CURSOR_COUNT per page"
     echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
     echo "latency of one request at a time, $BENCH_CURSOR_SAMPLES samples each (median, min, max in ms):"
-    printf '  %-28s %10s %10s %10s\n' page median min max
-    printf '  %-28s %10s %10s %10s\n' "first page by cursor" $first_page
-    printf '  %-28s %10s %10s %10s\n' "last page by cursor" $last_page
-    printf '  %-28s %10s %10s %10s\n' "first page by startIndex" $offset_first
-    printf '  %-28s %10s %10s %10s\n' "last page by startIndex" $offset_last
+    print_latency_row page "median min max"
+    print_latency_row "first page by cursor" "$first_page"
+    print_latency_row "last page by cursor" "$last_page"
+    print_latency_row "first page by startIndex" "$offset_first"
+    print_latency_row "last page by startIndex" "$offset_last"
     awk -v first="${first_page%% *}" -v last="${last_page%% *}" \
       'BEGIN { printf "last/first page latency by cursor: %.2f\n", (first > 0) ? last / first : 0 }'
     awk -v first="${offset_first%% *}" -v last="${offset_last%% *}" \

@@ -96,7 +96,7 @@ local function required(name)
   return value
 end
 
--- Builds a user resource like the ones seeded by run.sh, with a unique userName.
+-- Builds a user resource shaped like the seeded ones (write_user_bulk in common.sh).
 local function user_json(key)
   return string.format(
     '{"schemas":["%s"],"userName":"%s@load.example","externalId":"ext-%s",'
@@ -249,8 +249,8 @@ function request()
     if pool_pass > 0 then reused_count = reused_count + 1 end
     pool_position = pool_position + pool_stride
     if pool_position > #pool then
-      -- NOTE: past the end of its slice a thread adds the same users again, which is an add
-      -- of an existing member; done() reports how many requests did that.
+      -- NOTE: past the end of its slice a thread adds the same users again. Those requests
+      -- add an existing member, so done() reports how many there were.
       pool_position = (thread_index % #pool) + 1
       pool_pass = pool_pass + 1
     end

@@ -9,8 +9,8 @@
 # one at a time and prints one table. Settings come from environment variables.
 set -euo pipefail
 
-BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
-# shellcheck source=common.sh
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=SCRIPTDIR/common.sh
 source "$BENCH_DIR/common.sh"
 
 BENCH_USERS="${BENCH_USERS:-100000}"
@@ -18,7 +18,7 @@ BENCH_GROUPS="${BENCH_GROUPS:-1000}"
 BENCH_SMALL_GROUP_SIZE="${BENCH_SMALL_GROUP_SIZE:-10}"
 BENCH_MEMBER_BATCH="${BENCH_MEMBER_BATCH:-5000}"
 BENCH_MEMBER_POOL="${BENCH_MEMBER_POOL:-20000}"
-# One /Bulk of 1,000 creates keeps Hub busy for about a second, so at BENCH_CONNECTIONS
+# On SQLite on a 2-core machine, one /Bulk of 1,000 creates took about 1 s, so at 32
 # concurrent requests none would finish within a 10 s phase.
 BENCH_BULK_CONNECTIONS="${BENCH_BULK_CONNECTIONS:-2}"
 BENCH_BULK_DURATION="${BENCH_BULK_DURATION:-$BENCH_DURATION}"
@@ -30,6 +30,8 @@ BENCH_PEER_USERS="${BENCH_PEER_USERS:-$BENCH_USERS}"
 BENCH_PEER_SEED_MAX_S="${BENCH_PEER_SEED_MAX_S:-600}"
 BENCH_ALLOW_INVITATIONS="${BENCH_ALLOW_INVITATIONS:-0}"
 
+CORE_GROUP="urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_OP="urn:ietf:params:scim:api:messages:2.0:PatchOp"
 KNOWN_OPS=" get filter-username filter-externalid list-first list-page list-last patch-user create bulk-create patch-large-group patch-small-group "
 # Peer operations of the side-by-side harness and the Hub operation that sends the same
 # request: create = POST /Users, filter = userName eq, get = GET /Users/{id},
@@ -40,8 +42,17 @@ COMPARE_PID=""
 
 cleanup() {
   if [ -n "$COMPARE_PID" ] && kill -0 "$COMPARE_PID" 2>/dev/null; then
-    # The harness stops the peer it started from its own EXIT trap.
-    kill -TERM "$COMPARE_PID" 2>/dev/null || true
+    # The harness runs in its own process group, so SIGTERM reaches it and the wrk it
+    # runs. It stops the peer it started from its own EXIT trap.
+    kill -TERM -- "-$COMPARE_PID" 2>/dev/null || true
+    for _ in $(seq 1 150); do  # up to 15 s
+      kill -0 "$COMPARE_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$COMPARE_PID" 2>/dev/null; then
+      log "the peer harness (pid $COMPARE_PID) did not stop within 15 s of SIGTERM; sending SIGKILL"
+      kill -KILL -- "-$COMPARE_PID" 2>/dev/null || true
+    fi
     wait "$COMPARE_PID" 2>/dev/null || true
   fi
   cleanup_common
@@ -65,6 +76,12 @@ check_run_settings() {
   [ "$BENCH_SMALL_GROUP_SIZE" -le "$BENCH_USERS" ] \
     || die "BENCH_SMALL_GROUP_SIZE ($BENCH_SMALL_GROUP_SIZE) must not exceed BENCH_USERS ($BENCH_USERS)"
   [ "$BENCH_PORT" != "$BENCH_PEER_PORT" ] || die "BENCH_PORT and BENCH_PEER_PORT must differ"
+  [ "$BENCH_THREADS" -le "$BENCH_BULK_CONNECTIONS" ] \
+    || die "BENCH_THREADS ($BENCH_THREADS) must not exceed BENCH_BULK_CONNECTIONS ($BENCH_BULK_CONNECTIONS)"
+  case " $BENCH_OPS " in
+    *" patch-small-group "*)
+      [ "$BENCH_GROUPS" -ge 2 ] || die "patch-small-group needs BENCH_GROUPS of at least 2, because the first group is the large one" ;;
+  esac
   local operation
   for operation in $BENCH_OPS; do
     case "$KNOWN_OPS" in
@@ -239,7 +256,7 @@ measure_peers() {  # OUT_DIR RESULTS_FILE
   # shellcheck disable=SC2086 # BENCH_PEERS is a list of target names
   RUN_DIR="$out_dir/peers" PORT="$BENCH_PEER_PORT" N="$BENCH_PEER_USERS" CONC="$BENCH_CONNECTIONS" \
     DUR="$peer_duration" SEED_MAX_S="$BENCH_PEER_SEED_MAX_S" WRK_THREADS="$BENCH_THREADS" \
-    "$BENCH_HARNESS_DIR/compare.sh" $BENCH_PEERS >"$out_dir/peers.log" 2>&1 &
+    setsid "$BENCH_HARNESS_DIR/compare.sh" $BENCH_PEERS >"$out_dir/peers.log" 2>&1 &
   COMPARE_PID=$!
   wait "$COMPARE_PID" || log "the peer harness exited with an error; see $out_dir/peers.log"
   COMPARE_PID=""
@@ -271,6 +288,12 @@ print_table() {  # RESULTS_FILE
           if (!((t, op) in rate)) continue
           ratio = "-"
           if (t != "hub" && rate[t, op] + 0 > 0 && rate["hub", op] != "-") ratio = sprintf("%.3g", rate["hub", op] / rate[t, op])
+          # Without a completed request, wrk reports latencies of 0.
+          if (requests[t, op] == "0") {
+            p50[t, op] = "-"
+            p99[t, op] = "-"
+            if (note[t, op] == "") note[t, op] = "no response completed within the phase"
+          }
           printf "%-18s %-14s %9s %9s %9s %7s %9s %11s  %s\n", op, t, rate[t, op], p50[t, op], p99[t, op], errors[t, op], requests[t, op], ratio, note[t, op]
         }
       }
@@ -293,6 +316,7 @@ main() {
   log "output folder: $out_dir"
 
   start_hub "$out_dir"
+  check_bulk_limit "$out_dir/seed"
   if ! enable_scim_users_active "$out_dir"; then
     [ "$BENCH_ALLOW_INVITATIONS" = 1 ] \
       || die "cannot turn on scimUsersActive (reason above), so every seeded user would get an invitation mail; set BENCH_ALLOW_INVITATIONS=1 to run anyway"
