@@ -272,6 +272,12 @@ fn validate_value_filter(parent: &AttributeDef, filter: &ValFilter) -> Result<()
 
 fn validate_expression(def: &AttributeDef, expression: &AttrExp) -> Result<(), ScimError> {
     let AttrExp::Comparison(path, op, operand) = expression else { return Ok(()) };
+    if def.kind == AttrType::Complex {
+        return Err(ScimError::invalid_filter(format!(
+            "'{path}' is a complex attribute; compare one of its sub-attributes, such as '{path}.{}'.",
+            def.sub_attributes.first().map_or("value", |sub| sub.name)
+        )));
+    }
     check_operator(def, path, op)?;
     if matches!(operand, CompValue::Null) {
         return Ok(());
@@ -306,7 +312,7 @@ pub fn matches(resource: &'static ResourceTypeDef, document: &Value, filter: &Fi
             };
             let resolved = resolve_path(resource, path)?;
             let values = collect_values(document, &resolved);
-            evaluate_expression(resolved.leaf(), &values, expression)
+            evaluate_expression(resolved.leaf(), &values, expression, resolved.attribute.multi_valued)
         }
         Filter::ValuePath(value_path) => {
             let resolved = resolve_path(resource, &value_path.attr)?;
@@ -361,7 +367,7 @@ pub fn matches_element(parent: &AttributeDef, element: &Value, filter: &ValFilte
                 Some(value) => vec![value],
                 None => Vec::new(),
             };
-            evaluate_expression(sub, &values, expression)
+            evaluate_expression(sub, &values, expression, sub.multi_valued)
         }
         ValFilter::Not(inner) => Ok(!matches_element(parent, element, inner)?),
         ValFilter::And(items) => {
@@ -405,7 +411,10 @@ fn collect_elements<'a>(document: &'a Value, resolved: &ResolvedPath) -> Vec<&'a
 pub fn collect_values<'a>(document: &'a Value, resolved: &ResolvedPath) -> Vec<&'a Value> {
     let elements = collect_elements(document, resolved);
     let is_complex = resolved.attribute.kind == AttrType::Complex;
-    if !is_complex {
+    // A complex attribute named without a sub-attribute and without a `value` sub-attribute
+    // (such as `name`) is looked at whole: `name pr` asks for a non-empty object.
+    let whole = is_complex && resolved.leaf().kind == AttrType::Complex;
+    if !is_complex || whole {
         return elements
             .into_iter()
             .flat_map(|value| match value {
@@ -425,7 +434,10 @@ pub fn collect_values<'a>(document: &'a Value, resolved: &ResolvedPath) -> Vec<&
         .collect()
 }
 
-fn evaluate_expression(def: &AttributeDef, values: &[&Value], expression: &AttrExp) -> Result<bool, ScimError> {
+/// Evaluates a presence test or comparison on an attribute's values. On a multi-valued
+/// attribute every operator, `ne` included, matches when some value satisfies it (RFC 7644
+/// §3.4.2.2). On a single value, `ne` is the negation of `eq`, so it matches a missing value.
+fn evaluate_expression(def: &AttributeDef, values: &[&Value], expression: &AttrExp, multi_valued: bool) -> Result<bool, ScimError> {
     match expression {
         AttrExp::Present(_) => Ok(values.iter().any(|value| is_present(value))),
         AttrExp::Comparison(path, op, operand) => {
@@ -439,7 +451,7 @@ fn evaluate_expression(def: &AttributeDef, values: &[&Value], expression: &AttrE
                     _ => false,
                 });
             }
-            if *op == CompareOp::Ne {
+            if *op == CompareOp::Ne && !multi_valued {
                 let equal = any_compare(def, values, &CompareOp::Eq, operand)?;
                 return Ok(!equal);
             }
@@ -486,7 +498,8 @@ pub fn compare(def: &AttributeDef, value: &Value, op: &CompareOp, operand: &Comp
         AttrType::Boolean => {
             let expected = operand_as_bool(operand)
                 .ok_or_else(|| operand_error(def, "a boolean (true or false)", operand))?;
-            Ok(value.as_bool() == Some(expected))
+            let Some(actual) = value.as_bool() else { return Ok(false) };
+            Ok(if *op == CompareOp::Ne { actual != expected } else { actual == expected })
         }
         AttrType::Integer | AttrType::Decimal => {
             let expected = operand_as_f64(operand).ok_or_else(|| operand_error(def, "a number", operand))?;

@@ -384,15 +384,14 @@ fn is_email_value(target: Target, resolved: &ResolvedPath) -> bool {
     target == Target::Users && resolved.extension.is_none() && resolved.attribute.name == "emails" && resolved.leaf().name == "value"
 }
 
-/// Translates `emails.value eq "x"` (and `ne`) to a lookup in the `user_emails` index, which
-/// lists every address of every user folded, so the lookup reads no profile.
+/// Translates `emails.value eq "x"` to a lookup in the `user_emails` index, which lists every
+/// address of every user folded, so the lookup reads no profile.
 fn email_lookup(builder: &mut SqlBuilder, target: Target, resolved: &ResolvedPath, expression: &AttrExp) -> Option<String> {
-    let AttrExp::Comparison(_, op @ (CompareOp::Eq | CompareOp::Ne), CompValue::Str(value)) = expression else { return None };
+    let AttrExp::Comparison(_, CompareOp::Eq, CompValue::Str(value)) = expression else { return None };
     if !is_email_value(target, resolved) {
         return None;
     }
-    let lookup = email_index(builder, value);
-    Some(if *op == CompareOp::Eq { lookup } else { format!("NOT ({lookup})") })
+    Some(email_index(builder, value))
 }
 
 fn email_index(builder: &mut SqlBuilder, value: &str) -> String {
@@ -590,8 +589,10 @@ fn predicate_over(builder: &mut SqlBuilder, leaf: &AttributeDef, values: Values,
             _ => builder.false_literal().to_string(),
         });
     }
-    // `ne` is the negation of `eq` over all values, as the in-memory evaluator has it.
-    if *op == CompareOp::Ne {
+    // On a single value, `ne` is the negation of `eq` and matches a missing value. On a
+    // multi-valued attribute it matches when some value differs, like every other operator.
+    let multi_valued = !matches!(values, Values::Scalar { .. });
+    if *op == CompareOp::Ne && !multi_valued {
         let equal = builder.negated(|builder| {
             any_value(builder, &values, &|builder, value, repr| comparison(builder, leaf, value, repr, &CompareOp::Eq, operand))
         })?;
@@ -855,8 +856,12 @@ pub fn sort_key(builder: &mut SqlBuilder, target: Target, path: &AttrPath) -> Op
             _ => return None,
         },
     };
-    let expression = if text { builder.ordered(&expression) } else { expression };
-    Some(SortKey { expression })
+    // Keys travel in cursors as text, so booleans sort by their text form, which keeps false
+    // before true on both backends ("0" < "1", "false" < "true").
+    let expression = if text { expression } else { format!("CAST({expression} AS TEXT)") };
+    Some(SortKey {
+        expression: builder.ordered(&expression),
+    })
 }
 
 /// An ORDER BY expression.

@@ -218,7 +218,13 @@ const USER_FILTERS: &[(&str, bool)] = &[
     (r#"userName sw "b" or (displayName pr and not (title pr))"#, true),
     (r#"((userName sw "b") or (userName sw "z")) and not (active eq false)"#, true),
     (r#"userName pr and (emails.type eq "work" or nickName eq "k")"#, true),
-    // Derived from group grants, so answered in memory; SQL narrows the first one.
+    (r#"emails.value ne "elodie@work.example""#, true),
+    (r#"emails.type ne "work""#, true),
+    (r#"emails.primary ne true"#, false),
+    (r#"name pr"#, false),
+    (r#"displayName pr and not (name pr)"#, false),
+    (r#"addresses pr"#, false),
+    // Derived from group grants, so evaluated in memory; SQL narrows the first one.
     (r#"urn:hub:params:scim:schemas:extension:hub:2.0:User:effectiveRole eq "Admin" and userName sw "b""#, false),
     (r#"urn:hub:params:scim:schemas:extension:hub:2.0:User:effectiveRole eq "Viewer""#, false),
     (r#"meta.location co "Users""#, false),
@@ -481,6 +487,8 @@ async fn cursor_walks_match_index_paging(app: TestApp) {
         "sortBy=displayName".to_string(),
         "sortBy=displayName&sortOrder=descending".to_string(),
         "sortBy=meta.created&sortOrder=descending".to_string(),
+        "sortBy=active".to_string(),
+        format!("sortBy={}&sortOrder=descending", encode_query_value("urn:hub:params:scim:schemas:extension:hub:2.0:User:mfa.enabled")),
         format!("filter={}&sortBy=displayName", encode_query_value(r#"userName sw "e" or displayName pr"#)),
         // Sorted in memory: a multi-valued sort key, and a filter on a derived attribute.
         "sortBy=emails".to_string(),
@@ -501,6 +509,13 @@ async fn cursor_walks_match_index_paging(app: TestApp) {
         backward.reverse();
         assert_eq!(backward, pages[..pages.len() - 1].to_vec(), "{query}: the backward walk differs");
     }
+}
+
+async fn complex_attribute_comparison_rejected(app: TestApp) {
+    let (status, body) = app.list_users(&[("filter", r#"name eq "Jensen""#)]).await;
+
+    assert_scim_error(status, &body, 400, Some("invalidFilter"));
+    assert!(body["detail"].as_str().unwrap().contains("name.formatted"), "{body}");
 }
 
 async fn cursor_first_page_has_no_previous(app: TestApp) {
@@ -614,4 +629,5 @@ both_backends!(
     cursor_on_search_and_groups,
     service_provider_config_advertises_pagination,
     memory_scan_crosses_chunks,
+    complex_attribute_comparison_rejected,
 );
