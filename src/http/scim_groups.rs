@@ -16,6 +16,7 @@ use super::request_id::RequestId;
 use super::response::ScimResponse;
 use super::scim_users::{change_context, search_request_params};
 use super::AppState;
+use crate::scim::cursor::CursorContext;
 use crate::scim::list::parse_params;
 use crate::scim::projection::Projection;
 use crate::scim::schema::GROUP_RESOURCE;
@@ -177,8 +178,11 @@ async fn list_groups(state: &AppState, headers: &HeaderMap, caller: &ScimCaller,
     let params = parse_params(&query.0, state.settings.max_page_size)?;
     let projection = projection_from(&query)?;
     let base_url = state.scim_base_url(headers);
-    let now = state.clock.now().timestamp();
-    let page = groups::list(&state.store, &caller.0.organization.id, &params, &base_url, wants_members(&query), now).await?;
+    let cursor_context = CursorContext {
+        now: state.clock.now().timestamp(),
+        key: state.session_keys.cursor_key(),
+    };
+    let page = groups::list(&state.store, &caller.0.organization.id, &params, &base_url, wants_members(&query), cursor_context).await?;
     let resources = page
         .groups
         .into_iter()

@@ -13,6 +13,7 @@ use super::request_id::RequestId;
 use super::response::ScimResponse;
 use super::AppState;
 use crate::domain::audit::{Actor, ChangeContext};
+use crate::scim::cursor::CursorContext;
 use crate::scim::list::{cursor_list_response, list_response, parse_params, ListParams, PageCursors};
 use crate::scim::projection::Projection;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
@@ -163,8 +164,11 @@ async fn list_users(
     let params = parse_params(&query.0, state.settings.max_page_size)?;
     let projection = projection_from(&query)?;
     let base_url = state.scim_base_url(headers);
-    let now = state.clock.now().timestamp();
-    let page = users::list(&state.store, &caller.0.organization.id, &params, &base_url, now).await?;
+    let cursor_context = CursorContext {
+        now: state.clock.now().timestamp(),
+        key: state.session_keys.cursor_key(),
+    };
+    let page = users::list(&state.store, &caller.0.organization.id, &params, &base_url, cursor_context).await?;
     let resources = page
         .users
         .into_iter()
@@ -202,7 +206,10 @@ pub async fn root_search(
         .into());
     }
     let base_url = state.scim_base_url(&headers);
-    let now = state.clock.now().timestamp();
+    let cursor_context = CursorContext {
+        now: state.clock.now().timestamp(),
+        key: state.session_keys.cursor_key(),
+    };
     let org_id = &caller.0.organization.id;
     let everything = ListParams {
         start_index: 1,
@@ -217,13 +224,13 @@ pub async fn root_search(
         }
     }
 
-    let users = match users::list(&state.store, org_id, &everything, &base_url, now).await {
+    let users = match users::list(&state.store, org_id, &everything, &base_url, cursor_context).await {
         Ok(page) => page.users,
         Err(error) if is_filter_mismatch(&error) => Vec::new(),
         Err(error) => return Err(error.into()),
     };
     let with_members = super::scim_groups::wants_members(&query);
-    let groups = match groups::list(&state.store, org_id, &everything, &base_url, with_members, now).await {
+    let groups = match groups::list(&state.store, org_id, &everything, &base_url, with_members, cursor_context).await {
         Ok(page) => page.groups,
         Err(error) if is_filter_mismatch(&error) => Vec::new(),
         Err(error) => return Err(error.into()),

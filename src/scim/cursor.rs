@@ -1,14 +1,37 @@
 //! Cursors of RFC 9865 cursor pagination.
 //!
-//! A cursor is opaque to clients: URL-safe base64 of a small JSON record holding where the
-//! page starts, when the cursor was issued and a fingerprint of the query. A cursor therefore
-//! survives any number of Hub instances without shared state. It grants nothing: the caller's
-//! token still selects the organization, and every value in it is bound as a SQL parameter.
+//! A cursor is opaque to clients: URL-safe base64 of a small JSON record with the start of
+//! the page, the time the cursor was issued and a fingerprint of the query, followed by an
+//! HMAC-SHA256 tag under a key every instance derives from the stored signing secret. Any
+//! instance can therefore continue a walk another one started, and an altered cursor (a later
+//! issue time, another position) fails the tag check. The caller's token still selects the
+//! organization, and every value in a cursor is bound as a SQL parameter.
+//!
+//! NOTE: the record is signed, not encrypted, so a cursor shows the sort key of the row it
+//! points at (a userName, say) to whoever sees the URL, as a filter in the same URL would.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// Bytes of the HMAC tag kept in a cursor.
+const TAG_BYTES: usize = 16;
+
+/// What dates and signs the cursors of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct CursorContext<'a> {
+    /// The current time in Unix seconds.
+    pub now: i64,
+    pub key: &'a [u8],
+}
+
+fn tag(key: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(payload);
+    mac.finalize().into_bytes()[..TAG_BYTES].to_vec()
+}
 
 use super::error::{ScimError, ScimType};
 
@@ -38,14 +61,14 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// Encodes the cursor for `nextCursor` or `previousCursor`.
-    pub fn encode(&self) -> String {
+    /// Encodes and signs the cursor for `nextCursor` or `previousCursor`.
+    pub fn encode(&self, key: &[u8]) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        URL_SAFE_NO_PAD.encode(json)
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(&json), URL_SAFE_NO_PAD.encode(tag(key, &json)))
     }
 
-    /// Decodes a cursor sent by a client and checks it belongs to this query and has not expired.
-    pub fn decode(text: &str, query: &str, now: i64) -> Result<Cursor, ScimError> {
+    /// Decodes a cursor sent by a client and checks its tag, its query and its age.
+    pub fn decode(text: &str, query: &str, context: CursorContext<'_>) -> Result<Cursor, ScimError> {
         let invalid = || {
             ScimError::bad_request(
                 ScimType::InvalidCursor,
@@ -55,12 +78,20 @@ impl Cursor {
                 ),
             )
         };
-        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| invalid())?;
+        let (payload, signature) = text.trim().split_once('.').ok_or_else(invalid)?;
+        let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid())?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(context.key).expect("HMAC accepts keys of any length");
+        mac.update(&bytes);
+        mac.verify_truncated_left(&signature).map_err(|_| invalid())?;
+        if signature.len() != TAG_BYTES {
+            return Err(invalid());
+        }
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
         if cursor.query != query {
             return Err(invalid());
         }
-        if now - cursor.issued_at > CURSOR_TIMEOUT_SECONDS {
+        if context.now - cursor.issued_at > CURSOR_TIMEOUT_SECONDS {
             return Err(ScimError::bad_request(
                 ScimType::ExpiredCursor,
                 format!(
@@ -87,19 +118,42 @@ pub fn query_fingerprint(resource: &str, filter: Option<&str>, sort_by: Option<&
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trip_and_checks() {
-        let cursor = Cursor {
+    const KEY: &[u8] = b"test key";
+
+    fn at(now: i64) -> CursorContext<'static> {
+        CursorContext { now, key: KEY }
+    }
+
+    fn cursor() -> Cursor {
+        Cursor {
             query: "abc".into(),
             issued_at: 1000,
             position: Position::After { key: Some("x".into()), seq: 7 },
-        };
-        let text = cursor.encode();
+        }
+    }
 
-        assert_eq!(Cursor::decode(&text, "abc", 1001).unwrap(), cursor);
-        assert_eq!(Cursor::decode(&text, "other", 1001).unwrap_err().scim_type, Some(ScimType::InvalidCursor));
-        assert_eq!(Cursor::decode("garbage!", "abc", 1001).unwrap_err().scim_type, Some(ScimType::InvalidCursor));
+    #[test]
+    fn round_trip_and_checks() {
+        let text = cursor().encode(KEY);
+
+        assert_eq!(Cursor::decode(&text, "abc", at(1001)).unwrap(), cursor());
+        assert_eq!(Cursor::decode(&text, "other", at(1001)).unwrap_err().scim_type, Some(ScimType::InvalidCursor));
+        assert_eq!(Cursor::decode("garbage!", "abc", at(1001)).unwrap_err().scim_type, Some(ScimType::InvalidCursor));
         let late = 1000 + CURSOR_TIMEOUT_SECONDS + 1;
-        assert_eq!(Cursor::decode(&text, "abc", late).unwrap_err().scim_type, Some(ScimType::ExpiredCursor));
+        assert_eq!(Cursor::decode(&text, "abc", at(late)).unwrap_err().scim_type, Some(ScimType::ExpiredCursor));
+    }
+
+    #[test]
+    fn altered_cursor_rejected() {
+        let mut later = cursor();
+        later.issued_at = 99_999_999_999;
+        let (_, tag) = cursor().encode(KEY).split_once('.').map(|(a, b)| (a.to_string(), b.to_string())).unwrap();
+        let (payload, _) = later.encode(KEY).split_once('.').map(|(a, b)| (a.to_string(), b.to_string())).unwrap();
+        let forged = format!("{payload}.{tag}");
+
+        let error = Cursor::decode(&forged, "abc", at(1001)).unwrap_err();
+
+        assert_eq!(error.scim_type, Some(ScimType::InvalidCursor));
+        assert!(Cursor::decode(&cursor().encode(b"other key"), "abc", at(1001)).is_err());
     }
 }

@@ -27,7 +27,13 @@ pub fn parse(text: &str) -> Result<Filter, ScimError> {
     match text.parse::<Filter>() {
         Ok(filter) => Ok(filter),
         Err(first_error) => {
-            let quoted = quote_bare_values(text);
+            let spaced = space_after_not(text);
+            if spaced != text {
+                if let Ok(filter) = spaced.parse::<Filter>() {
+                    return Ok(filter);
+                }
+            }
+            let quoted = quote_bare_values(&spaced);
             if quoted != text {
                 if let Ok(filter) = quoted.parse::<Filter>() {
                     return Ok(filter);
@@ -145,6 +151,36 @@ fn read_sub_comparison(chars: &[char]) -> Option<(String, usize)> {
     Some((format!("{name} {operator} {value}"), index))
 }
 
+/// Writes `not(` as `not (`. The RFC 7644 grammar allows `not(`, which the parser only accepts
+/// with a space.
+fn space_after_not(text: &str) -> String {
+    let mut output = String::with_capacity(text.len() + 4);
+    let mut in_string = false;
+    let mut escaped = false;
+    let chars: Vec<char> = text.chars().collect();
+    for (index, c) in chars.iter().enumerate() {
+        output.push(*c);
+        if in_string {
+            match (*c, escaped) {
+                ('\\', false) => escaped = true,
+                ('"', false) => in_string = false,
+                _ => escaped = false,
+            }
+            continue;
+        }
+        if *c == '"' {
+            in_string = true;
+            continue;
+        }
+        let ends_not = index >= 2 && chars[index - 2..=index].iter().collect::<String>().eq_ignore_ascii_case("not");
+        let starts_word = index < 3 || !(chars[index - 3].is_alphanumeric() || chars[index - 3] == '.' || chars[index - 3] == ':');
+        if ends_not && starts_word && chars.get(index + 1) == Some(&'(') {
+            output.push(' ');
+        }
+    }
+    output
+}
+
 /// Puts quotes around a comparison value that is neither quoted nor a JSON literal.
 fn quote_bare_values(text: &str) -> String {
     let tokens: Vec<&str> = text.split(' ').collect();
@@ -165,7 +201,8 @@ fn quote_bare_values(text: &str) -> String {
 fn quote_token(token: &str) -> String {
     let closing = token.len() - token.trim_end_matches([')', ']']).len();
     let (word, tail) = token.split_at(token.len() - closing);
-    let is_literal = word.starts_with('"')
+    // A word with a quote in it is malformed, not bare; leaving it makes the parse fail.
+    let is_literal = word.contains('"')
         || ["true", "false", "null"].contains(&word)
         || serde_json::from_str::<serde_json::Number>(word).is_ok();
     if is_literal {
@@ -589,6 +626,46 @@ fn operand_error(def: &AttributeDef, expected: &str, operand: &CompValue) -> Sci
     ))
 }
 
+/// Returns the filter with every attribute path lower-cased, so two spellings of the same
+/// filter (`userName` and `USERNAME`) compare equal. Values keep their case.
+pub fn canonical(filter: &Filter) -> Filter {
+    let mut copy = filter.clone();
+    lower_filter_paths(&mut copy);
+    copy
+}
+
+fn lower_path(path: &mut AttrPath) {
+    path.uri = path.uri.as_ref().map(|uri| uri.to_lowercase());
+    path.name = path.name.to_lowercase();
+    path.sub_attr = path.sub_attr.as_ref().map(|sub| sub.to_lowercase());
+}
+
+fn lower_expression_path(expression: &mut AttrExp) {
+    match expression {
+        AttrExp::Present(path) | AttrExp::Comparison(path, _, _) => lower_path(path),
+    }
+}
+
+fn lower_filter_paths(filter: &mut Filter) {
+    match filter {
+        Filter::Attr(expression) => lower_expression_path(expression),
+        Filter::ValuePath(value_path) => {
+            lower_path(&mut value_path.attr);
+            lower_value_filter_paths(&mut value_path.filter);
+        }
+        Filter::Not(inner) => lower_filter_paths(inner),
+        Filter::And(items) | Filter::Or(items) => items.iter_mut().for_each(lower_filter_paths),
+    }
+}
+
+fn lower_value_filter_paths(filter: &mut ValFilter) {
+    match filter {
+        ValFilter::Attr(expression) => lower_expression_path(expression),
+        ValFilter::Not(inner) => lower_value_filter_paths(inner),
+        ValFilter::And(items) | ValFilter::Or(items) => items.iter_mut().for_each(lower_value_filter_paths),
+    }
+}
+
 /// Returns the operand of a value filter's simple `eq` terms joined by `and`, such as
 /// `type eq "work"`, so an upsert can create the element the filter describes.
 pub fn equality_terms(filter: &ValFilter) -> Option<Vec<(String, Value)>> {
@@ -648,6 +725,18 @@ mod tests {
         assert!(check(r#"emails[type eq "work"].value eq "bj@work.example""#));
         assert!(!check(r#"emails[type eq "home"].value eq "bj@work.example""#));
         assert!(check(r#"emails[type eq "work"].value pr and userName pr"#));
+    }
+
+    #[test]
+    fn not_without_space_parses() {
+        assert!(!check(r#"not(userName pr)"#));
+        assert!(check(r#"emails[not(type eq "home")]"#));
+        assert!(check(r#"userName eq "not(x)" or userName pr"#));
+    }
+
+    #[test]
+    fn unbalanced_quote_rejected() {
+        assert!(parse(r#"userName eq abc""#).is_err());
     }
 
     #[test]

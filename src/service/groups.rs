@@ -17,6 +17,7 @@ use crate::domain::group::Group;
 use crate::domain::user::{validate_products, Role};
 use crate::scim::group::{patch_view, render, split_document, split_patch, GroupInput, MemberChange, MemberView};
 use super::listing::{self, Lister};
+use crate::scim::cursor::CursorContext;
 use crate::scim::list::{ListParams, PageCursors};
 use crate::scim::schema::GROUP_RESOURCE;
 use crate::scim::{filter, patch, ScimError};
@@ -382,14 +383,14 @@ pub struct GroupPage {
 
 /// Lists groups for a query. Members are loaded only when `with_members` is true or a filter
 /// evaluated in memory reads them, so Entra's `excludedAttributes=members` lookups read no
-/// member rows. `now` (Unix seconds) dates and checks cursors.
+/// member rows. `context` dates, signs and checks cursors.
 pub async fn list(
     store: &Store,
     org_id: &str,
     params: &ListParams,
     base_url: &str,
     with_members: bool,
-    now: i64,
+    context: CursorContext<'_>,
 ) -> ServiceResult<GroupPage> {
     let lister = GroupLister {
         store,
@@ -397,7 +398,7 @@ pub async fn list(
         base_url,
         with_members,
     };
-    let page = listing::list(&lister, store.backend(), params, now).await?;
+    let page = listing::list(&lister, store.backend(), params, context).await?;
     Ok(GroupPage {
         total: page.total,
         groups: page.resources,

@@ -8,13 +8,15 @@
 //! SQL narrows the candidates as far as it can, and the filter and sort run in memory on the
 //! rendered resources.
 
-use scim_v2::filter::Filter;
+use scim_v2::filter::AttrPath;
 use serde_json::Value;
 
 use super::ServiceResult;
-use crate::scim::cursor::{query_fingerprint, Cursor, Position};
+use crate::scim::cursor::{query_fingerprint, Cursor, CursorContext, Position};
 use crate::scim::filter;
 use crate::scim::list::{parse_sort_path, sort, ListParams, PageCursors};
+use crate::scim::schema::{AttrType, ResourceTypeDef};
+use crate::scim::ScimError;
 use crate::storage::filter_sql::{self, Bind, Boundary, SortKey, SqlBuilder, Target, Translation};
 use crate::storage::{Backend, Keyed, ListQuery, StorageError};
 
@@ -43,8 +45,8 @@ pub struct Page {
     pub cursors: Option<PageCursors>,
 }
 
-/// Lists resources for validated parameters. `now` (Unix seconds) dates and checks cursors.
-pub(crate) async fn list<L: Lister>(lister: &L, backend: Backend, params: &ListParams, now: i64) -> ServiceResult<Page> {
+/// Lists resources for validated parameters; `context` dates, signs and checks cursors.
+pub(crate) async fn list<L: Lister>(lister: &L, backend: Backend, params: &ListParams, context: CursorContext<'_>) -> ServiceResult<Page> {
     let resource = lister.target();
     let definition = match resource {
         Target::Users => &*crate::scim::schema::USER_RESOURCE,
@@ -60,18 +62,30 @@ pub(crate) async fn list<L: Lister>(lister: &L, backend: Backend, params: &ListP
     };
     let sort_path = params.sort_by.as_deref().map(parse_sort_path).transpose()?;
     if let (Some(path), Some(sort_by)) = (&sort_path, &params.sort_by) {
-        filter::resolve_path(definition, path)
-            .map_err(|error| crate::scim::ScimError::invalid_value(format!("sortBy {sort_by:?}: {}", error.detail)))?;
+        check_sort_path(definition, sort_by, path)?;
     }
     let sort_key = sort_path.as_ref().and_then(|path| filter_sql::sort_key(&mut builder, resource, path));
 
-    let cursor = decode_cursor(resource, params, now)?;
+    let cursor = decode_cursor(resource, params, context)?;
     let in_sql = translation.exact && (sort_path.is_none() || sort_key.is_some());
     let in_memory_cursor = matches!(cursor.as_ref().map(|cursor| &cursor.position), Some(Position::Offset(_)));
     if in_sql && !in_memory_cursor {
-        return list_in_sql(lister, builder, translation.sql, sort_key, params, cursor, now).await;
+        return list_in_sql(lister, builder, translation.sql, sort_key, params, cursor, context).await;
     }
-    list_in_memory(lister, builder, translation.sql, params, cursor, now).await
+    list_in_memory(lister, builder, translation.sql, params, cursor, context).await
+}
+
+/// Checks that `sortBy` names an attribute with a single comparable value per resource.
+fn check_sort_path(definition: &'static ResourceTypeDef, sort_by: &str, path: &AttrPath) -> Result<(), ScimError> {
+    let resolved = filter::resolve_path(definition, path)
+        .map_err(|_| ScimError::invalid_value(format!("sortBy {sort_by:?} names no attribute of the {} resource.", definition.name)))?;
+    if resolved.leaf().kind == AttrType::Complex {
+        let example = resolved.attribute.sub_attributes.first().map_or("value", |sub| sub.name);
+        return Err(ScimError::invalid_value(format!(
+            "sortBy {sort_by:?} names a complex attribute; sort by one of its sub-attributes, such as \"{sort_by}.{example}\"."
+        )));
+    }
+    Ok(())
 }
 
 fn fingerprint(resource: Target, params: &ListParams) -> String {
@@ -79,15 +93,15 @@ fn fingerprint(resource: Target, params: &ListParams) -> String {
         Target::Users => "Users",
         Target::Groups => "Groups",
     };
-    let filter_text = params.filter.as_ref().map(Filter::to_string);
+    let filter_text = params.filter.as_ref().map(|filter| filter::canonical(filter).to_string());
     query_fingerprint(name, filter_text.as_deref(), params.sort_by.as_deref(), params.descending)
 }
 
 /// Decodes the request's cursor; `None` for index paging and for the first cursor page.
-fn decode_cursor(resource: Target, params: &ListParams, now: i64) -> ServiceResult<Option<Cursor>> {
+fn decode_cursor(resource: Target, params: &ListParams, context: CursorContext<'_>) -> ServiceResult<Option<Cursor>> {
     match params.cursor.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(text) => Ok(Some(Cursor::decode(text, &fingerprint(resource, params), now)?)),
+        Some(text) => Ok(Some(Cursor::decode(text, &fingerprint(resource, params), context)?)),
     }
 }
 
@@ -112,7 +126,7 @@ async fn list_in_sql<L: Lister>(
     sort_key: Option<SortKey>,
     params: &ListParams,
     cursor: Option<Cursor>,
-    now: i64,
+    context: CursorContext<'_>,
 ) -> ServiceResult<Page> {
     let resource = lister.target();
     if params.cursor.is_none() {
@@ -160,7 +174,7 @@ async fn list_in_sql<L: Lister>(
     if window.backward {
         rows.reverse();
     }
-    let cursors = keyset_cursors(&rows, boundary.is_some(), window.backward, more, fingerprint(resource, params), now);
+    let cursors = keyset_cursors(&rows, boundary, more, fingerprint(resource, params), context);
     let resources = lister.render(rows.into_iter().map(|row| row.item).collect(), false).await?;
     Ok(Page {
         total,
@@ -169,20 +183,34 @@ async fn list_in_sql<L: Lister>(
     })
 }
 
-/// Builds the cursors around a keyset page. Going forward, a next page exists when the query found
-/// one row more than the page, and a previous one when the request started after a row.
-/// Going backward, the roles swap.
-fn keyset_cursors<T>(rows: &[Keyed<T>], from_boundary: bool, backward: bool, more: bool, query: String, now: i64) -> PageCursors {
-    let (Some(first), Some(last)) = (rows.first(), rows.last()) else { return PageCursors::default() };
-    let (has_next, has_previous) = if backward { (true, more) } else { (more, from_boundary) };
+/// Builds the cursors around a keyset page. Going forward, a next page exists when the query
+/// found one row more than the page, and a previous one when the request started after a row.
+/// Going backward, the roles swap. An empty page (its rows were deleted meanwhile) points
+/// back at its boundary row, so the client can go on.
+fn keyset_cursors<T>(rows: &[Keyed<T>], boundary: Option<Boundary<'_>>, more: bool, query: String, context: CursorContext<'_>) -> PageCursors {
     let encode = |position: Position| {
         Cursor {
             query: query.clone(),
-            issued_at: now,
+            issued_at: context.now,
             position,
         }
-        .encode()
+        .encode(context.key)
     };
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return match boundary {
+            Some(Boundary::Before { key, seq }) => PageCursors {
+                next: Some(encode(Position::After { key: key.map(str::to_string), seq: seq - 1 })),
+                previous: None,
+            },
+            Some(Boundary::After { key, seq }) => PageCursors {
+                next: None,
+                previous: Some(encode(Position::Before { key: key.map(str::to_string), seq: seq + 1 })),
+            },
+            None => PageCursors::default(),
+        };
+    };
+    let backward = matches!(boundary, Some(Boundary::Before { .. }));
+    let (has_next, has_previous) = if backward { (true, more) } else { (more, boundary.is_some()) };
     PageCursors {
         next: has_next.then(|| encode(Position::After { key: last.key.clone(), seq: last.seq })),
         previous: has_previous.then(|| encode(Position::Before { key: first.key.clone(), seq: first.seq })),
@@ -199,7 +227,7 @@ async fn list_in_memory<L: Lister>(
     prefilter: Option<String>,
     params: &ListParams,
     cursor: Option<Cursor>,
-    now: i64,
+    context: CursorContext<'_>,
 ) -> ServiceResult<Page> {
     let resource = lister.target();
     let definition = match resource {
@@ -268,19 +296,19 @@ async fn list_in_memory<L: Lister>(
         kept
     };
     let total = matched as i64;
-    let cursors = params.cursor.is_some().then(|| offset_cursors(offset, resources.len() as i64, params.count, total, fingerprint(resource, params), now));
+    let cursors = params.cursor.is_some().then(|| offset_cursors(offset, resources.len() as i64, params.count, total, fingerprint(resource, params), context));
     Ok(Page { total, resources, cursors })
 }
 
 /// Cursors over a list sorted in memory: positions in it.
-fn offset_cursors(offset: i64, returned: i64, count: i64, total: i64, query: String, now: i64) -> PageCursors {
+fn offset_cursors(offset: i64, returned: i64, count: i64, total: i64, query: String, context: CursorContext<'_>) -> PageCursors {
     let encode = |offset: i64| {
         Cursor {
             query: query.clone(),
-            issued_at: now,
+            issued_at: context.now,
             position: Position::Offset(offset),
         }
-        .encode()
+        .encode(context.key)
     };
     let next_offset = offset + returned;
     PageCursors {

@@ -1,6 +1,7 @@
 //! Hub session tokens: JWTs (HS256) naming a stored session, so a session can be revoked and
 //! the user's current status and role are checked on every request.
 
+use sha2::Digest;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -20,6 +21,15 @@ use crate::storage::{groups, users, Store, StorageResult};
 pub struct SessionKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Signs list cursors: derived from the same stored secret, so every instance shares it,
+    /// under a label that keeps the two uses apart.
+    cursor_key: Vec<u8>,
+}
+
+impl SessionKeys {
+    pub fn cursor_key(&self) -> &[u8] {
+        &self.cursor_key
+    }
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -39,9 +49,15 @@ pub async fn load_keys(store: &Store) -> StorageResult<Arc<SessionKeys>> {
             sessions::signing_secret(store.pool()).await?.unwrap_or_default()
         }
     };
+    let cursor_key = sha2::Sha256::new()
+        .chain_update(b"hub list cursor key\0")
+        .chain_update(secret.as_bytes())
+        .finalize()
+        .to_vec();
     Ok(Arc::new(SessionKeys {
         encoding: EncodingKey::from_secret(secret.as_bytes()),
         decoding: DecodingKey::from_secret(secret.as_bytes()),
+        cursor_key,
     }))
 }
 

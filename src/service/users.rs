@@ -16,6 +16,7 @@ use crate::domain::user::{role_from_values, validate_products, validate_timezone
 use crate::domain::DomainError;
 use crate::scim::document::{check_required, drop_empty_extensions, parse_body};
 use super::listing::{self, Lister};
+use crate::scim::cursor::CursorContext;
 use crate::scim::list::{ListParams, PageCursors};
 use crate::scim::schema::USER_RESOURCE;
 use crate::scim::user::{etag, patch_view, render, split_input, UserInput};
@@ -468,10 +469,10 @@ pub struct UserPage {
 }
 
 /// Lists users for a query (RFC 7644 §3.4.2), returning rendered resources before projection.
-/// `now` (Unix seconds) dates and checks cursors.
-pub async fn list(store: &Store, org_id: &str, params: &ListParams, base_url: &str, now: i64) -> ServiceResult<UserPage> {
+/// `context` dates, signs and checks cursors.
+pub async fn list(store: &Store, org_id: &str, params: &ListParams, base_url: &str, context: CursorContext<'_>) -> ServiceResult<UserPage> {
     let lister = UserLister { store, org_id, base_url };
-    let page = listing::list(&lister, store.backend(), params, now).await?;
+    let page = listing::list(&lister, store.backend(), params, context).await?;
     Ok(UserPage {
         total: page.total,
         users: page.resources,

@@ -2,6 +2,8 @@
 //! evaluator selects, on a fixed table of filters and on generated users and filters. RFC 9865
 //! cursor paging must walk every list forward and backward.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -546,6 +548,19 @@ async fn cursor_errors_follow_rfc_9865(app: TestApp) {
 
     let (status, body) = app.list_users(&[("cursor", ""), ("startIndex", "3")]).await;
     assert_scim_error(status, &body, 400, Some("invalidValue"));
+
+    let (payload, tag) = next.split_once('.').expect("a cursor has a tag");
+    let decoded = URL_SAFE_NO_PAD.decode(payload).unwrap();
+    let mut record: Value = serde_json::from_slice(&decoded).unwrap();
+    record["t"] = json!(99_999_999_999i64);
+    let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&record).unwrap()));
+    let (status, body) = app.list_users(&[("cursor", &forged), ("count", "2"), ("sortBy", "userName")]).await;
+    assert_scim_error(status, &body, 400, Some("invalidCursor"));
+
+    let (_, filtered) = app.list_users(&[("cursor", ""), ("count", "2"), ("filter", r#"userName sw "e" or userName sw "l""#)]).await;
+    let filtered_next = filtered["nextCursor"].as_str().unwrap();
+    let (status, body) = app.list_users(&[("cursor", filtered_next), ("count", "2"), ("filter", r#"USERNAME SW "e" OR USERNAME SW "l""#)]).await;
+    assert_eq!(status, 200, "attribute names ignore case, so the cursor fits: {body}");
 
     app.clock.advance(chrono::Duration::seconds(3601));
     let (status, body) = app.list_users(&[("cursor", &next), ("count", "2"), ("sortBy", "userName")]).await;
