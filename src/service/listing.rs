@@ -234,25 +234,11 @@ async fn list_in_memory<L: Lister>(
         Target::Users => &*crate::scim::schema::USER_RESOURCE,
         Target::Groups => &*crate::scim::schema::GROUP_RESOURCE,
     };
-    let offset = match (&params.cursor, &cursor) {
-        (None, _) => params.start_index - 1,
-        (Some(_), Some(Cursor { position: Position::Offset(offset), .. })) => *offset,
-        (Some(_), Some(_)) => {
-            return Err(crate::scim::ScimError::bad_request(
-                crate::scim::ScimType::InvalidCursor,
-                "The cursor does not fit this query; start again with an empty cursor.",
-            )
-            .into())
-        }
-        (Some(_), None) => 0,
-    };
+    // A sort in memory needs every match; otherwise the scan runs in insertion order and keeps
+    // only the page.
+    let sorted_in_memory = params.sort_by.is_some();
+    let mut window = memory_window(params, cursor.as_ref(), sorted_in_memory)?;
 
-    // Without an in-memory sort, the scan keeps only the requested page and counts the rest.
-    let keep_all = params.sort_by.is_some();
-    let page_start = offset.max(0) as usize;
-    let page_end = page_start.saturating_add(params.count.max(0) as usize);
-    let mut kept = Vec::new();
-    let mut matched = 0usize;
     let mut after_seq: Option<i64> = None;
     loop {
         let mut chunk_builder = builder.clone();
@@ -269,35 +255,141 @@ async fn list_in_memory<L: Lister>(
         let read = rows.len() as i64;
         after_seq = rows.last().map(|row| row.seq);
 
-        for document in lister.render(rows.into_iter().map(|row| row.item).collect(), true).await? {
+        let seqs: Vec<i64> = rows.iter().map(|row| row.seq).collect();
+        let documents = lister.render(rows.into_iter().map(|row| row.item).collect(), true).await?;
+        for (seq, document) in seqs.into_iter().zip(documents) {
             let keep = match &params.filter {
                 Some(filter) => filter::matches(definition, &document, filter)?,
                 None => true,
             };
-            if !keep {
-                continue;
+            if keep {
+                window.offer(seq, document, params.count.max(0) as usize);
             }
-            if keep_all || (page_start..page_end).contains(&matched) {
-                kept.push(document);
-            }
-            matched += 1;
         }
         if read < SCAN_CHUNK {
             break;
         }
     }
 
-    let resources: Vec<Value> = if keep_all {
-        if let Some(sort_by) = &params.sort_by {
-            sort(definition, &mut kept, sort_by, params.descending)?;
-        }
-        kept.into_iter().skip(page_start).take(params.count.max(0) as usize).collect()
-    } else {
-        kept
-    };
-    let total = matched as i64;
-    let cursors = params.cursor.is_some().then(|| offset_cursors(offset, resources.len() as i64, params.count, total, fingerprint(resource, params), context));
+    if let (MemoryWindow::Positions { kept, .. }, Some(sort_by)) = (&mut window, &params.sort_by) {
+        sort(definition, kept, sort_by, params.descending)?;
+    }
+    let total = window.matched() as i64;
+    let (resources, cursors) = window.finish(params, fingerprint(resource, params), context);
     Ok(Page { total, resources, cursors })
+}
+
+/// The part of an in-memory scan a page keeps.
+enum MemoryWindow {
+    /// Match positions `start..end`, for index paging and for cursors over an in-memory sort,
+    /// which are positions too. With `keep_all`, every match is kept for sorting.
+    Positions { start: usize, end: usize, keep_all: bool, cursor: bool, kept: Vec<Value>, matched: usize },
+    /// A keyset page in insertion order: the first matches after `after` (or from the start),
+    /// or the last ones before `before`.
+    Keyset { after: Option<i64>, before: Option<i64>, kept: std::collections::VecDeque<(i64, Value)>, matched: usize, beyond: bool, behind: bool },
+}
+
+fn memory_window(params: &ListParams, cursor: Option<&Cursor>, sorted_in_memory: bool) -> ServiceResult<MemoryWindow> {
+    let count = params.count.max(0) as usize;
+    let misfit = || -> ServiceResult<MemoryWindow> {
+        Err(ScimError::bad_request(crate::scim::ScimType::InvalidCursor, "The cursor does not fit this query; start again with an empty cursor.").into())
+    };
+    let positions = |start: i64, cursor: bool| MemoryWindow::Positions {
+        start: start.max(0) as usize,
+        end: (start.max(0) as usize).saturating_add(count),
+        keep_all: sorted_in_memory,
+        cursor,
+        kept: Vec::new(),
+        matched: 0,
+    };
+    let keyset = |after: Option<i64>, before: Option<i64>| MemoryWindow::Keyset {
+        after,
+        before,
+        kept: std::collections::VecDeque::new(),
+        matched: 0,
+        beyond: false,
+        behind: false,
+    };
+    let position = cursor.map(|cursor| &cursor.position);
+    Ok(match (params.cursor.is_some(), sorted_in_memory, position) {
+        (false, _, _) => positions(params.start_index - 1, false),
+        (true, true, None) => positions(0, true),
+        (true, true, Some(Position::Offset(offset))) => positions(*offset, true),
+        (true, false, None) => keyset(None, None),
+        (true, false, Some(Position::After { seq, .. })) => keyset(Some(*seq), None),
+        (true, false, Some(Position::Before { seq, .. })) => keyset(None, Some(*seq)),
+        _ => return misfit(),
+    })
+}
+
+impl MemoryWindow {
+    /// Offers the next match, in insertion order.
+    fn offer(&mut self, seq: i64, document: Value, count: usize) {
+        match self {
+            MemoryWindow::Positions { start, end, keep_all, kept, matched, .. } => {
+                if *keep_all || (*start..*end).contains(matched) {
+                    kept.push(document);
+                }
+                *matched += 1;
+            }
+            MemoryWindow::Keyset { after, before, kept, matched, beyond, behind } => {
+                *matched += 1;
+                if let Some(before) = *before {
+                    if seq >= before {
+                        *beyond = true;
+                        return;
+                    }
+                    kept.push_back((seq, document));
+                    if kept.len() > count {
+                        kept.pop_front();
+                        *behind = true;
+                    }
+                    return;
+                }
+                if after.is_some_and(|after| seq <= after) {
+                    *behind = true;
+                } else if kept.len() < count {
+                    kept.push_back((seq, document));
+                } else {
+                    *beyond = true;
+                }
+            }
+        }
+    }
+
+    fn matched(&self) -> usize {
+        match self {
+            MemoryWindow::Positions { matched, .. } | MemoryWindow::Keyset { matched, .. } => *matched,
+        }
+    }
+
+    /// Returns the page and, for a cursor request, its cursors.
+    fn finish(self, params: &ListParams, query: String, context: CursorContext<'_>) -> (Vec<Value>, Option<PageCursors>) {
+        match self {
+            MemoryWindow::Positions { start, keep_all, cursor, kept, matched, .. } => {
+                let page: Vec<Value> = if keep_all {
+                    kept.into_iter().skip(start).take(params.count.max(0) as usize).collect()
+                } else {
+                    kept
+                };
+                let cursors = cursor.then(|| offset_cursors(start as i64, page.len() as i64, params.count, matched as i64, query, context));
+                (page, cursors)
+            }
+            MemoryWindow::Keyset { after, before, kept, beyond, behind, .. } => {
+                let encode = |position: Position| Cursor { query: query.clone(), issued_at: context.now, position }.encode(context.key);
+                let first = kept.front().map(|(seq, _)| *seq);
+                let last = kept.back().map(|(seq, _)| *seq);
+                // An empty page points back at its boundary, as keyset pages in SQL do.
+                let next_from = last.or(before.map(|seq| seq - 1));
+                let previous_from = first.or(after.map(|seq| seq + 1));
+                let cursors = PageCursors {
+                    next: beyond.then_some(next_from).flatten().map(|seq| encode(Position::After { key: None, seq })),
+                    previous: behind.then_some(previous_from).flatten().map(|seq| encode(Position::Before { key: None, seq })),
+                };
+                (kept.into_iter().map(|(_, document)| document).collect(), Some(cursors))
+            }
+        }
+    }
 }
 
 /// Cursors over a list sorted in memory: positions in it.

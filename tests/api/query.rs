@@ -520,6 +520,23 @@ async fn complex_attribute_comparison_rejected(app: TestApp) {
     assert!(body["detail"].as_str().unwrap().contains("name.formatted"), "{body}");
 }
 
+async fn memory_cursor_survives_deletes(app: TestApp) {
+    create_paging_users(&app).await;
+    let derived = format!("{HUB_USER}:effectiveRole eq \"Member\"");
+    let (_, all) = app.list_users(&[("filter", &derived), ("count", "100")]).await;
+    let names = listed_user_names(&all);
+    let (_, first) = app.list_users(&[("filter", &derived), ("cursor", ""), ("count", "3")]).await;
+    let seen = list_resources(&first);
+
+    let response = app.delete(&user_path(&seen[0])).await;
+    assert_eq!(response.status().as_u16(), 204);
+    let next = first["nextCursor"].as_str().unwrap();
+    let (status, second) = app.list_users(&[("filter", &derived), ("cursor", next), ("count", "3")]).await;
+
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(listed_user_names(&second), names[3..6].to_vec(), "a delete on an earlier page must not shift this one");
+}
+
 async fn cursor_first_page_has_no_previous(app: TestApp) {
     create_paging_users(&app).await;
 
@@ -645,4 +662,5 @@ both_backends!(
     service_provider_config_advertises_pagination,
     memory_scan_crosses_chunks,
     complex_attribute_comparison_rejected,
+    memory_cursor_survives_deletes,
 );
