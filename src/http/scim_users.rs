@@ -18,11 +18,10 @@ use crate::scim::list::{cursor_list_response, list_response, parse_params, ListP
 use crate::scim::projection::Projection;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use crate::scim::user::etag;
-use crate::scim::{filter, ScimError, ScimType};
-use crate::service::groups;
+use crate::scim::ScimError;
+use crate::service::search;
 use crate::service::invitations::Inviter;
 use crate::service::users::{self, UserRecord};
-use crate::service::ServiceError;
 
 pub(crate) fn change_context(caller: &ScimCaller, request_id: &RequestId) -> ChangeContext {
     ChangeContext {
@@ -210,51 +209,25 @@ pub async fn root_search(
         now: state.clock.now().timestamp(),
         key: state.session_keys.cursor_key(),
     };
-    let org_id = &caller.0.organization.id;
-    let everything = ListParams {
-        start_index: 1,
-        count: i64::MAX,
-        ..params.clone()
-    };
-    if let Some(filter) = &params.filter {
-        let for_users = filter::validate(&USER_RESOURCE, filter);
-        let for_groups = filter::validate(&GROUP_RESOURCE, filter);
-        if let (Err(error), Err(_)) = (for_users, for_groups) {
-            return Err(error.into());
-        }
-    }
-
-    let users = match users::list(&state.store, org_id, &everything, &base_url, cursor_context).await {
-        Ok(page) => page.users,
-        Err(error) if is_filter_mismatch(&error) => Vec::new(),
-        Err(error) => return Err(error.into()),
-    };
     let with_members = super::scim_groups::wants_members(&query);
-    let groups = match groups::list(&state.store, org_id, &everything, &base_url, with_members, cursor_context).await {
-        Ok(page) => page.groups,
-        Err(error) if is_filter_mismatch(&error) => Vec::new(),
-        Err(error) => return Err(error.into()),
-    };
+    let page = search::search(&state.store, &caller.0.organization.id, &params, &base_url, with_members, cursor_context).await?;
 
     let user_projection = projection_from(&query)?;
     let group_projection = super::scim_groups::projection_from(&query)?;
-    let mut resources: Vec<Value> = users
+    let resources = page
+        .resources
         .into_iter()
-        .map(|user| user_projection.apply(&USER_RESOURCE, user))
+        .map(|(resource, document)| {
+            if std::ptr::eq(resource, &*USER_RESOURCE) {
+                user_projection.apply(&USER_RESOURCE, document)
+            } else {
+                group_projection.apply(&GROUP_RESOURCE, document)
+            }
+        })
         .collect();
-    resources.extend(groups.into_iter().map(|group| group_projection.apply(&GROUP_RESOURCE, group)));
-    let total = resources.len() as i64;
-    let page = resources
-        .into_iter()
-        .skip((params.start_index - 1).max(0) as usize)
-        .take(params.count.max(0) as usize)
-        .collect();
-    Ok(ScimResponse::ok(list_response(total, params.start_index, page)))
+    Ok(ScimResponse::ok(list_response(page.total, params.start_index, resources)))
 }
 
-fn is_filter_mismatch(error: &ServiceError) -> bool {
-    matches!(error, ServiceError::Scim(error) if error.scim_type == Some(ScimType::InvalidFilter))
-}
 
 /// Turns a SearchRequest body into the same parameters as a query string.
 pub(crate) fn search_request_params(body: &Value) -> Result<QueryParams, ApiError> {

@@ -342,17 +342,42 @@ fn validate_expression(def: &AttributeDef, expression: &AttrExp) -> Result<(), S
 
 /// Evaluates a filter on a rendered resource document.
 pub fn matches(resource: &'static ResourceTypeDef, document: &Value, filter: &Filter) -> Result<bool, ScimError> {
+    evaluate(resource, document, filter, false)
+}
+
+/// Evaluates a filter that may name attributes the resource type lacks, which then have no
+/// value (RFC 7644 §3.4.2.1), as a search across resource types needs.
+pub fn matches_across_types(resource: &'static ResourceTypeDef, document: &Value, filter: &Filter) -> Result<bool, ScimError> {
+    evaluate(resource, document, filter, true)
+}
+
+/// The result of a term on an attribute without a value: `ne` (singular) and `eq null` match.
+fn absent_term(expression: &AttrExp) -> bool {
+    matches!(expression, AttrExp::Comparison(_, CompareOp::Ne, operand) if !matches!(operand, CompValue::Null))
+        || matches!(expression, AttrExp::Comparison(_, CompareOp::Eq, CompValue::Null))
+}
+
+fn evaluate(resource: &'static ResourceTypeDef, document: &Value, filter: &Filter, lenient: bool) -> Result<bool, ScimError> {
+    let matches = |filter: &Filter| evaluate(resource, document, filter, lenient);
     match filter {
         Filter::Attr(expression) => {
             let path = match expression {
                 AttrExp::Present(path) | AttrExp::Comparison(path, _, _) => path,
             };
-            let resolved = resolve_path(resource, path)?;
+            let resolved = match resolve_path(resource, path) {
+                Ok(resolved) => resolved,
+                Err(_) if lenient => return Ok(absent_term(expression)),
+                Err(error) => return Err(error),
+            };
             let values = collect_values(document, &resolved);
             evaluate_expression(resolved.leaf(), &values, expression, resolved.attribute.multi_valued)
         }
         Filter::ValuePath(value_path) => {
-            let resolved = resolve_path(resource, &value_path.attr)?;
+            let resolved = match resolve_path(resource, &value_path.attr) {
+                Ok(resolved) => resolved,
+                Err(_) if lenient => return Ok(false),
+                Err(error) => return Err(error),
+            };
             let elements = collect_elements(document, &resolved);
             for element in elements {
                 if matches_element(resolved.attribute, element, &value_path.filter)? {
@@ -361,10 +386,10 @@ pub fn matches(resource: &'static ResourceTypeDef, document: &Value, filter: &Fi
             }
             Ok(false)
         }
-        Filter::Not(inner) => Ok(!matches(resource, document, inner)?),
+        Filter::Not(inner) => Ok(!matches(inner)?),
         Filter::And(items) => {
             for item in items {
-                if !matches(resource, document, item)? {
+                if !matches(item)? {
                     return Ok(false);
                 }
             }
@@ -372,7 +397,7 @@ pub fn matches(resource: &'static ResourceTypeDef, document: &Value, filter: &Fi
         }
         Filter::Or(items) => {
             for item in items {
-                if matches(resource, document, item)? {
+                if matches(item)? {
                     return Ok(true);
                 }
             }

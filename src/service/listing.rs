@@ -165,7 +165,7 @@ async fn list_in_sql<L: Lister>(
         sort_key: sort_key.as_ref().map(|key| key.expression.as_str()),
         order_by: window.order_by,
         // One row more than the page shows whether another page follows.
-        limit: params.count + 1,
+        limit: params.count.saturating_add(1),
         offset: 0,
     };
     let mut rows = if params.count == 0 { Vec::new() } else { lister.select(&query).await? };

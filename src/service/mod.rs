@@ -5,6 +5,7 @@ pub mod admin_users;
 pub mod groups;
 pub mod invitations;
 pub(crate) mod listing;
+pub mod search;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

@@ -537,6 +537,43 @@ async fn memory_cursor_survives_deletes(app: TestApp) {
     assert_eq!(listed_user_names(&second), names[3..6].to_vec(), "a delete on an earlier page must not shift this one");
 }
 
+async fn root_search(app: &TestApp, body: Value) -> Value {
+    let mut request = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
+    if let (Some(request), Value::Object(body)) = (request.as_object_mut(), body) {
+        request.extend(body);
+    }
+    let (status, response) = status_and_json(app.post("/.search", &request).await).await;
+    assert_eq!(status, 200, "{response}");
+    response
+}
+
+fn names_of(list: &Value) -> Vec<String> {
+    list_resources(list)
+        .iter()
+        .map(|resource| resource["userName"].as_str().or(resource["displayName"].as_str()).unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn root_search_spans_types(app: TestApp) {
+    app.create_user("zoe@example.com", json!({"displayName": "Zoe"})).await;
+    app.create_user("alice@example.com", json!({"displayName": "Alice"})).await;
+    for name in ["Admins", "Bakers"] {
+        let response = app.post("/Groups", &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name})).await;
+        assert_eq!(response.status().as_u16(), 201);
+    }
+
+    let either = root_search(&app, json!({"filter": r#"displayName eq "Admins" or userName sw "ali""#})).await;
+    let groups_only = root_search(&app, json!({"filter": "not (userName pr)"})).await;
+    let by_user_name = root_search(&app, json!({"sortBy": "userName"})).await;
+    let by_display_name = root_search(&app, json!({"sortBy": "displayName", "sortOrder": "descending", "count": 3})).await;
+
+    assert_eq!(names_of(&either), ["alice@example.com", "Admins"]);
+    assert_eq!(names_of(&groups_only), ["Admins", "Bakers"]);
+    assert_eq!(names_of(&by_user_name)[..2], ["alice@example.com", "zoe@example.com"]);
+    assert_eq!(names_of(&by_display_name), ["zoe@example.com", "Bakers", "alice@example.com"]);
+    assert_eq!(by_display_name["totalResults"], 4);
+}
+
 async fn cursor_first_page_has_no_previous(app: TestApp) {
     create_paging_users(&app).await;
 
@@ -663,4 +700,5 @@ both_backends!(
     memory_scan_crosses_chunks,
     complex_attribute_comparison_rejected,
     memory_cursor_survives_deletes,
+    root_search_spans_types,
 );
