@@ -519,7 +519,15 @@ async fn invitation_delivered_over_smtp_after_outage(backend: Backend) {
     let sink = SmtpSink::start(port).await;
     let received = sink.wait_for_messages(2).await;
     let to_ada: Vec<&ReceivedMessage> = received.iter().filter(|message| message.recipients.iter().any(|to| to.contains("ada@example.com"))).collect();
-    let (_, delivered) = app.admin_json(reqwest::Method::GET, &path, &admin, None).await;
+    // The worker records the delivery after the SMTP server has the message, so poll for it.
+    let mut delivered = serde_json::Value::Null;
+    for _ in 0..50 {
+        (_, delivered) = app.admin_json(reqwest::Method::GET, &path, &admin, None).await;
+        if delivered["delivery"]["status"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     assert_eq!(to_ada.len(), 1, "received: {received:?}");
     let text = String::from_utf8_lossy(&to_ada[0].data).to_string();
