@@ -133,7 +133,20 @@ impl Translation {
 }
 
 /// Translates a validated filter for the target's table.
+///
+/// A term whose SQL is dropped (an untranslatable branch of `or`, the operand of an inexact
+/// `not`) also drops the values it bound, so the placeholders of the SQL that remains match
+/// the bound values one to one. PostgreSQL rejects a statement with unused values.
 pub fn translate(builder: &mut SqlBuilder, target: Target, filter: &Filter) -> Translation {
+    let mark = builder.binds.len();
+    let translation = translate_term(builder, target, filter);
+    if translation.sql.is_none() {
+        builder.binds.truncate(mark);
+    }
+    translation
+}
+
+fn translate_term(builder: &mut SqlBuilder, target: Target, filter: &Filter) -> Translation {
     match filter {
         Filter::Attr(expression) => translate_expression(builder, target, expression),
         Filter::ValuePath(value_path) => translate_value_path(builder, target, &value_path.attr, &value_path.filter),

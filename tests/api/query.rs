@@ -224,6 +224,8 @@ const USER_FILTERS: &[(&str, bool)] = &[
     (r#"emails.type ne "work""#, true),
     (r#"emails.primary ne true"#, false),
     (r#"name pr"#, false),
+    (r#"(emails.value gt "a" and emails.type eq "work") or emails.primary ne false"#, false),
+    (r#"not (userName sw "b" and meta.location pr)"#, false),
     (r#"displayName pr and not (name pr)"#, false),
     (r#"addresses pr"#, false),
     // Derived from group grants, so evaluated in memory; SQL narrows the first one.
