@@ -6,7 +6,7 @@
 //! rows. PostgreSQL's autovacuum analyzes tables in time, but only after a delay, and an
 //! initial sync of an identity provider fills the tables right after they were created: the
 //! planner then scanned the organization for `userName eq` lookups. This task analyzes the
-//! tables whenever the user table has grown by a quarter.
+//! tables whenever users, groups and memberships together have grown by a quarter.
 
 use std::time::Duration;
 
@@ -21,8 +21,8 @@ const MIN_ROWS: i64 = 1000;
 /// Rows each index samples, which bounds the cost of one ANALYZE to milliseconds.
 const ANALYSIS_LIMIT: i64 = 1000;
 
-/// Refreshes statistics now when the tables are large enough, then whenever the user table
-/// has grown by a quarter since the last refresh.
+/// Refreshes statistics now when the tables are large enough, then whenever they have grown
+/// by a quarter since the last refresh.
 pub fn spawn_refresh(store: Store) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut analyzed_at_rows = 0;
@@ -37,10 +37,16 @@ pub fn spawn_refresh(store: Store) -> tokio::task::JoinHandle<()> {
 }
 
 async fn refresh_if_grown(store: &Store, analyzed_at_rows: i64) -> StorageResult<i64> {
-    let rows: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS rows FROM users")
-        .fetch_one(store.pool())
-        .await?
-        .try_get("rows")?;
+    // Users, groups and memberships all count: groups created after the users were analyzed
+    // left SQLite believing the group table empty, and it then walked every group to find one
+    // user's memberships.
+    let rows: i64 = sqlx::query(
+        "SELECT (SELECT COALESCE(MAX(seq), 0) FROM users) + (SELECT COALESCE(MAX(seq), 0) FROM groups) \
+         + (SELECT COUNT(*) FROM group_members) AS rows",
+    )
+    .fetch_one(store.pool())
+    .await?
+    .try_get("rows")?;
     let grown = rows >= MIN_ROWS && rows * 4 > analyzed_at_rows * 5;
     if !grown {
         return Ok(analyzed_at_rows);
@@ -56,6 +62,6 @@ async fn refresh_if_grown(store: &Store, analyzed_at_rows: i64) -> StorageResult
             sqlx::query("ANALYZE users, user_emails, groups, group_members").execute(store.pool()).await?;
         }
     }
-    tracing::info!(users = rows, "refreshed planner statistics");
+    tracing::info!(rows, "refreshed planner statistics");
     Ok(rows)
 }
