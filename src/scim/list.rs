@@ -24,7 +24,7 @@ pub struct ListParams {
     pub descending: bool,
     pub attributes: Option<String>,
     pub excluded_attributes: Option<String>,
-    /// RFC 9865 cursor paging: `Some("")` asks for the first page, `Some(cursor)` for the page
+    /// RFC 9865 cursor paging: `Some("")` requests the first page, `Some(cursor)` for the page
     /// a previous response pointed to, `None` for index paging.
     pub cursor: Option<String>,
 }

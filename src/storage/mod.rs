@@ -244,7 +244,7 @@ impl Store {
         self.backend
     }
 
-    /// Runs a read outside any transaction and maps its rows with `M`. `binds` holds every
+    /// Runs a read outside any transaction and maps its rows with `M`. `binds` has every
     /// placeholder's value, `$1` first.
     pub(crate) async fn read_rows<M: MapRow>(&self, cost: Cost, sql: String, binds: Vec<filter_sql::Bind>) -> StorageResult<Vec<M::Output>> {
         if let Some(reader) = &self.reader {
