@@ -436,9 +436,15 @@ pub async fn select(store: &Store, org_id: &str, query: &ListQuery<'_>) -> Stora
     store.read_rows::<KeyedUserRow>(query.cost(), sql, query.binds_after(org_id)).await
 }
 
-/// Counts the users a listing condition selects.
+/// Counts the users a listing condition selects. Without a condition, the count comes from the
+/// organization's counter, which triggers keep.
 pub async fn count_where(store: &Store, org_id: &str, condition: Option<&str>, binds: &[Bind]) -> StorageResult<i64> {
-    let condition = condition.map(|sql| format!(" AND ({sql})")).unwrap_or_default();
+    let Some(condition) = condition else {
+        let sql = "SELECT live_users AS total FROM organizations WHERE id = $1".to_string();
+        let rows = store.read_rows::<CountRow>(Cost::Short, sql, vec![Bind::Text(org_id.to_string())]).await?;
+        return Ok(rows.first().copied().unwrap_or_default());
+    };
+    let condition = format!(" AND ({condition})");
     let sql = format!("SELECT COUNT(*) AS total FROM users u WHERE u.org_id = $1 AND u.removed_at IS NULL{condition}");
     let mut all = vec![Bind::Text(org_id.to_string())];
     all.extend_from_slice(binds);

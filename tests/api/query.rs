@@ -576,6 +576,25 @@ async fn root_search_spans_types(app: TestApp) {
     assert_eq!(by_display_name["totalResults"], 4);
 }
 
+async fn unfiltered_total_follows_removals(app: TestApp) {
+    let users: Vec<Value> = futures::future::join_all((0..5).map(|index| {
+        let app = &app;
+        async move { app.create_user(&format!("counted{index}@example.com"), json!({})).await }
+    }))
+    .await;
+    for user in &users[..2] {
+        assert_eq!(app.delete(&user_path(user)).await.status().as_u16(), 204);
+    }
+    let (_, deactivated) = app.patch_user(users[2]["id"].as_str().unwrap(), json!([{"op": "replace", "path": "active", "value": false}])).await;
+    assert_eq!(deactivated["active"], false);
+
+    let (_, counted) = app.list_users(&[("count", "0")]).await;
+    let (_, listed) = app.list_users(&[("count", "100")]).await;
+
+    assert_eq!(counted["totalResults"], 3, "removed users leave the count, deactivated ones stay");
+    assert_eq!(list_resources(&listed).len(), 3);
+}
+
 async fn cursor_first_page_has_no_previous(app: TestApp) {
     create_paging_users(&app).await;
 
@@ -703,4 +722,5 @@ both_backends!(
     complex_attribute_comparison_rejected,
     memory_cursor_survives_deletes,
     root_search_spans_types,
+    unfiltered_total_follows_removals,
 );
