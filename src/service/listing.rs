@@ -48,10 +48,7 @@ pub struct Page {
 /// Lists resources for validated parameters; `context` dates, signs and checks cursors.
 pub(crate) async fn list<L: Lister>(lister: &L, backend: Backend, params: &ListParams, context: CursorContext<'_>) -> ServiceResult<Page> {
     let resource = lister.target();
-    let definition = match resource {
-        Target::Users => &*crate::scim::schema::USER_RESOURCE,
-        Target::Groups => &*crate::scim::schema::GROUP_RESOURCE,
-    };
+    let definition = resource.resource();
     if let Some(filter) = &params.filter {
         filter::validate(definition, filter)?;
     }
@@ -230,10 +227,7 @@ async fn list_in_memory<L: Lister>(
     context: CursorContext<'_>,
 ) -> ServiceResult<Page> {
     let resource = lister.target();
-    let definition = match resource {
-        Target::Users => &*crate::scim::schema::USER_RESOURCE,
-        Target::Groups => &*crate::scim::schema::GROUP_RESOURCE,
-    };
+    let definition = resource.resource();
     // A sort in memory needs every match; otherwise the scan runs in insertion order and keeps
     // only the page.
     let sorted_in_memory = params.sort_by.is_some();
@@ -275,7 +269,9 @@ async fn list_in_memory<L: Lister>(
         sort(definition, kept, sort_by, params.descending)?;
     }
     let total = window.matched() as i64;
-    let (resources, cursors) = window.finish(params, fingerprint(resource, params), context);
+    // Index pages need no fingerprint, and computing one walks and hashes the whole filter.
+    let query = if params.cursor.is_some() { fingerprint(resource, params) } else { String::new() };
+    let (resources, cursors) = window.finish(params, query, context);
     Ok(Page { total, resources, cursors })
 }
 

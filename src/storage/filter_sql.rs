@@ -36,7 +36,8 @@ pub enum Target {
 }
 
 impl Target {
-    fn resource(self) -> &'static ResourceTypeDef {
+    /// Returns the SCIM resource type listed from the target's table.
+    pub fn resource(self) -> &'static ResourceTypeDef {
         match self {
             Target::Users => &USER_RESOURCE,
             Target::Groups => &GROUP_RESOURCE,

@@ -34,7 +34,7 @@ pub fn display_name_key(display_name: &str) -> String {
     display_name.to_lowercase()
 }
 
-fn parse_role(text: Option<String>) -> StorageResult<Option<Role>> {
+pub(crate) fn parse_role(text: Option<String>) -> StorageResult<Option<Role>> {
     match text {
         None => Ok(None),
         Some(text) => Role::parse(&text)
@@ -148,53 +148,6 @@ pub async fn find_by_external_id<'e, E: Executor<'e, Database = Any>>(
         .fetch_optional(executor)
         .await?;
     row.as_ref().map(from_row).transpose()
-}
-
-/// Returns the groups that have the user as a member, in creation order.
-pub async fn find_by_member<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    org_id: &str,
-    user_id: &str,
-) -> StorageResult<Vec<Group>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM groups WHERE org_id = $1 AND id IN (SELECT group_id FROM group_members WHERE user_id = $2) ORDER BY seq"
-    ))
-    .bind(org_id)
-    .bind(user_id)
-    .fetch_all(executor)
-    .await?;
-    rows.iter().map(from_row).collect()
-}
-
-pub async fn count<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<i64> {
-    let row = sqlx::query("SELECT COUNT(*) AS total FROM groups WHERE org_id = $1")
-        .bind(org_id)
-        .fetch_one(executor)
-        .await?;
-    Ok(row.try_get("total")?)
-}
-
-pub async fn list_page<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    org_id: &str,
-    offset: i64,
-    limit: i64,
-) -> StorageResult<Vec<Group>> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM groups WHERE org_id = $1 ORDER BY seq LIMIT $2 OFFSET $3"))
-        .bind(org_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(executor)
-        .await?;
-    rows.iter().map(from_row).collect()
-}
-
-pub async fn list_all<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Vec<Group>> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM groups WHERE org_id = $1 ORDER BY seq"))
-        .bind(org_id)
-        .fetch_all(executor)
-        .await?;
-    rows.iter().map(from_row).collect()
 }
 
 /// A member of a group as rendered: the user id and a name to display.

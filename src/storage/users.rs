@@ -216,20 +216,6 @@ pub async fn find_by_user_name<'e, E: Executor<'e, Database = Any>>(
     row.as_ref().map(from_row).transpose()
 }
 
-/// Finds the user holding an externalId (case-sensitive, as RFC 7643 declares it).
-pub async fn find_by_external_id<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    org_id: &str,
-    external_id: &str,
-) -> StorageResult<Option<User>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE org_id = $1 AND external_id = $2"))
-        .bind(org_id)
-        .bind(external_id)
-        .fetch_optional(executor)
-        .await?;
-    row.as_ref().map(from_row).transpose()
-}
-
 /// Returns the users that take an Owner seat: users whose effective role is Owner (their own
 /// role, or a group's grant) and that are neither Deactivated nor removed.
 pub async fn owner_seats<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Vec<OwnerSeat>> {
@@ -256,33 +242,6 @@ pub async fn owner_seats<'e, E: Executor<'e, Database = Any>>(executor: E, org_i
             })
         })
         .collect()
-}
-
-/// Counts the users that are not removed.
-pub async fn count<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<i64> {
-    let row = sqlx::query("SELECT COUNT(*) AS total FROM users WHERE org_id = $1 AND removed_at IS NULL")
-        .bind(org_id)
-        .fetch_one(executor)
-        .await?;
-    Ok(row.try_get("total")?)
-}
-
-/// Returns a page of users that are not removed, in creation order.
-pub async fn list_page<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    org_id: &str,
-    offset: i64,
-    limit: i64,
-) -> StorageResult<Vec<User>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM users WHERE org_id = $1 AND removed_at IS NULL ORDER BY seq LIMIT $2 OFFSET $3"
-    ))
-    .bind(org_id)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(executor)
-    .await?;
-    rows.iter().map(from_row).collect()
 }
 
 /// Returns every user that is not removed, in creation order, for filters evaluated in memory.
@@ -372,14 +331,10 @@ fn memberships_from_row(row: &impl Columns) -> StorageResult<Vec<Membership>> {
     stored
         .into_iter()
         .map(|membership| {
-            let grant_role = match membership.grant_role {
-                None => None,
-                Some(role) => Some(Role::parse(&role).ok_or_else(|| StorageError::Corrupt(format!("groups.grant_role {role:?}")))?),
-            };
             Ok(Membership {
                 group_id: membership.group_id,
                 group_display_name: membership.display_name,
-                grant_role,
+                grant_role: super::groups::parse_role(membership.grant_role)?,
                 grant_products: membership.grant_products,
             })
         })
