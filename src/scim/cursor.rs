@@ -1,14 +1,14 @@
 //! Cursors of RFC 9865 cursor pagination.
 //!
-//! A cursor is opaque to clients: URL-safe base64 of a small JSON record with the start of
-//! the page, the time the cursor was issued and a fingerprint of the query, followed by an
-//! HMAC-SHA256 tag under a key every instance derives from the stored signing secret. Any
+//! A cursor is opaque to clients. It is URL-safe base64 of a small JSON record (the start of
+//! the page, the time the cursor was issued, a fingerprint of the query), then an HMAC-SHA256
+//! tag. Every instance derives the tag's key from the stored signing secret, so any
 //! instance can therefore continue a walk another one started, and an altered cursor (a later
 //! issue time, another position) fails the tag check. The caller's token still selects the
 //! organization, and every value in a cursor is bound as a SQL parameter.
 //!
 //! NOTE: the record is signed, not encrypted, so a cursor shows the sort key of the row it
-//! points at (a userName, say) to whoever sees the URL, as a filter in the same URL would.
+//! points at (a userName, say) to anyone who sees the URL, as a filter in the same URL would.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 /// Bytes of the HMAC tag kept in a cursor.
 const TAG_BYTES: usize = 16;
 
-/// What dates and signs the cursors of one request.
+/// The clock reading and key that date and sign the cursors of one request.
 #[derive(Debug, Clone, Copy)]
 pub struct CursorContext<'a> {
     /// The current time in Unix seconds.
@@ -45,7 +45,7 @@ pub enum Position {
     After { key: Option<String>, seq: i64 },
     /// The rows before this sort key and sequence number (a `previousCursor`).
     Before { key: Option<String>, seq: i64 },
-    /// A position in a list sorted in memory, for filters SQL cannot answer.
+    /// A position in a list sorted in memory (a `sortBy` on a multi-valued attribute).
     Offset(i64),
 }
 
@@ -78,6 +78,7 @@ impl Cursor {
                 ),
             )
         };
+
         let (payload, signature) = text.trim().split_once('.').ok_or_else(invalid)?;
         let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
         let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid())?;
@@ -87,6 +88,7 @@ impl Cursor {
         if signature.len() != TAG_BYTES {
             return Err(invalid());
         }
+
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
         if cursor.query != query {
             return Err(invalid());

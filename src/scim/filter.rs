@@ -351,7 +351,7 @@ pub fn matches_across_types(resource: &'static ResourceTypeDef, document: &Value
     evaluate(resource, document, filter, true)
 }
 
-/// The result of a term on an attribute without a value: `ne` (singular) and `eq null` match.
+/// Evaluates a term on an attribute without a value: only `ne` (singular) and `eq null` match.
 fn absent_term(expression: &AttrExp) -> bool {
     matches!(expression, AttrExp::Comparison(_, CompareOp::Ne, operand) if !matches!(operand, CompValue::Null))
         || matches!(expression, AttrExp::Comparison(_, CompareOp::Eq, CompValue::Null))
@@ -474,7 +474,7 @@ pub fn collect_values<'a>(document: &'a Value, resolved: &ResolvedPath) -> Vec<&
     let elements = collect_elements(document, resolved);
     let is_complex = resolved.attribute.kind == AttrType::Complex;
     // A complex attribute named without a sub-attribute and without a `value` sub-attribute
-    // (such as `name`) is looked at whole: `name pr` asks for a non-empty object.
+    // (such as `name`) is compared whole: `name pr` matches a non-empty object.
     let whole = is_complex && resolved.leaf().kind == AttrType::Complex;
     if !is_complex || whole {
         return elements

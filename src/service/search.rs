@@ -31,7 +31,7 @@ pub async fn search(
     context: CursorContext<'_>,
 ) -> ServiceResult<SearchPage> {
     if let Some(filter) = &params.filter {
-        // An attribute neither type knows is an error, as on a single endpoint.
+        // An attribute that neither type has is an error, as on a single endpoint.
         if let (Err(error), Err(_)) = (validate(&USER_RESOURCE, filter), validate(&GROUP_RESOURCE, filter)) {
             return Err(error.into());
         }
@@ -83,11 +83,11 @@ async fn search_type(
 }
 
 fn keep_matches(resource: &'static ResourceTypeDef, documents: Vec<Value>, filter: &Filter) -> ServiceResult<Vec<Value>> {
-    let mut kept = Vec::new();
+    let mut matching = Vec::new();
     for document in documents {
         if matches_across_types(resource, &document, filter)? {
-            kept.push(document);
+            matching.push(document);
         }
     }
-    Ok(kept)
+    Ok(matching)
 }

@@ -884,7 +884,7 @@ pub struct SortKey {
     pub expression: String,
 }
 
-/// Where a keyset page starts: after or before a row, given by its sort key and sequence number.
+/// The start of a keyset page: after or before a row, given by its sort key and sequence number.
 #[derive(Debug, Clone, Copy)]
 pub enum Boundary<'a> {
     After { key: Option<&'a str>, seq: i64 },
@@ -926,7 +926,7 @@ fn order_by(sort: Option<&SortKey>, seq: &str, descending: bool, backward: bool)
     format!("({key} IS NULL) {nulls}, {key} {direction}, {seq_order}")
 }
 
-/// The rows strictly after (or before) a boundary in list order.
+/// Builds the condition for the rows strictly after (or before) a boundary in list order.
 fn keyset_condition(builder: &mut SqlBuilder, sort: Option<&SortKey>, seq: &str, descending: bool, boundary: Boundary<'_>) -> String {
     let (key, boundary_seq, after) = match boundary {
         Boundary::After { key, seq } => (key, seq, true),

@@ -43,7 +43,7 @@ async fn server_ids(app: &TestApp, endpoint: &str, filter_text: &str) -> Result<
     Ok(ids)
 }
 
-/// Evaluates a filter in memory on rendered resources, as the reference answer.
+/// Evaluates a filter in memory on rendered resources, as the reference result.
 fn expected_ids(resource: &'static hub::scim::schema::ResourceTypeDef, documents: &[Value], filter_text: &str) -> Option<Vec<String>> {
     let parsed = filter::parse(filter_text).ok()?;
     filter::validate(resource, &parsed).ok()?;
@@ -298,8 +298,8 @@ fn pick<'a>(rng: &mut StdRng, items: &[&'a str]) -> &'a str {
 }
 
 fn maybe(rng: &mut StdRng, value: impl FnOnce(&mut StdRng) -> Value) -> Option<Value> {
-    let made = value(rng);
-    rng.gen_bool(0.7).then_some(made)
+    let generated = value(rng);
+    rng.gen_bool(0.7).then_some(generated)
 }
 
 fn generated_user(rng: &mut StdRng, index: usize) -> (String, Value) {
@@ -318,6 +318,7 @@ fn generated_user(rng: &mut StdRng, index: usize) -> (String, Value) {
     if let Some(value) = maybe(rng, |rng| json!({"givenName": pick(rng, WORDS), "familyName": pick(rng, WORDS)})) {
         extra.insert("name".into(), value);
     }
+
     let email_count = rng.gen_range(0..3);
     let emails: Vec<Value> = (0..email_count)
         .map(|slot| {
@@ -331,12 +332,14 @@ fn generated_user(rng: &mut StdRng, index: usize) -> (String, Value) {
     if !emails.is_empty() {
         extra.insert("emails".into(), Value::Array(emails));
     }
+
     if let Some(value) = maybe(rng, |rng| json!({"department": pick(rng, WORDS)})) {
         extra.insert(ENTERPRISE_USER.into(), value);
     }
     let products: Vec<&str> = ["billing", "desk", "projects"].into_iter().filter(|_| rng.gen_bool(0.4)).collect();
     extra.insert(HUB_USER.into(), json!({"productAccess": products}));
     extra.insert("active".into(), json!(rng.gen_bool(0.8)));
+
     (user_name, Value::Object(extra))
 }
 
