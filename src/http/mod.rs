@@ -149,7 +149,7 @@ async fn health() -> &'static str {
 
 async fn scim_not_found(uri: axum::http::Uri) -> ApiError {
     ScimError::not_found(format!(
-        "No SCIM endpoint at {}; Hub serves /Users, /Groups, /ServiceProviderConfig, /ResourceTypes and /Schemas under {SCIM_BASE_PATH}.",
+        "No SCIM endpoint at {}; Hub serves /Users, /Groups, /Bulk, /.search, /Me, /ServiceProviderConfig, /ResourceTypes and /Schemas under {SCIM_BASE_PATH}.",
         uri.path()
     ))
     .into()

@@ -47,7 +47,8 @@ pub async fn track_request(mut request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
-        if status >= 500 {
+        // 501 is a deliberate response (GET /Me with a SCIM token), not a failure of the server.
+        if status >= 500 && status != 501 {
             tracing::error!(status, elapsed_ms, "request failed");
         } else {
             tracing::info!(status, elapsed_ms, "request finished");
