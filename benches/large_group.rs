@@ -66,6 +66,9 @@ async fn start_server() -> (Client, tempfile::TempDir) {
         max_connections: 16,
         mail: None,
         mail_worker: Some(hub::mail::WorkerSettings::default()),
+        keys_dir: None,
+        signing_key_file: None,
+        session_ttl: chrono::Duration::hours(1),
     };
     let application = Application::build(config).await.expect("the server failed to start");
     let port = application.port();

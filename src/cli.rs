@@ -11,6 +11,7 @@ use crate::config::{database_url_or_default, ServeConfig};
 use crate::domain::audit::{Actor, ChangeContext};
 use crate::mail::{MailTransportConfig, SmtpConfig, SmtpSecurity, WorkerSettings, DEFAULT_SMTP_TIMEOUT};
 use crate::service::invitations::{self, InvitationSettings, InviteRequest, Inviter};
+use crate::service::keys::KeySource;
 use crate::service::sessions;
 use crate::service::tokens::{self, Bootstrap};
 use crate::startup::{shutdown_signal, Application};
@@ -43,6 +44,21 @@ struct StorageArgs {
     /// Default: sqlite://DATA_DIR/hub.db.
     #[arg(long, env = "HUB_DATABASE_URL", global = true)]
     database_url: Option<String>,
+
+    /// Folder of Hub's session signing keys. Default: DATA_DIR/keys.
+    #[arg(long, env = "HUB_KEYS_DIR", global = true)]
+    keys_dir: Option<PathBuf>,
+
+    /// A P-256 private key (PEM) that signs session tokens, managed outside Hub; replaces the
+    /// key folder. Replace the file to rotate: Hub reads it again at the next sign-in.
+    #[arg(long, env = "HUB_SIGNING_KEY_FILE", global = true)]
+    signing_key_file: Option<PathBuf>,
+}
+
+impl StorageArgs {
+    fn key_source(&self) -> KeySource {
+        crate::config::key_source(self.signing_key_file.as_deref(), self.keys_dir.as_deref(), &self.data_dir)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +73,12 @@ enum Command {
     /// Manage Hub session tokens for the admin API.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// Manage the keys that sign Hub session tokens.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Configure the identity provider whose tokens the sign-in gate accepts.
+    #[command(subcommand, name = "sign-in")]
+    SignIn(SignInCommand),
     /// Invite a person by email; a running `hub serve` on the same database sends the mail.
     Invite {
         /// The organization's name.
@@ -80,9 +102,47 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a new signing key in the key folder and make it current. Tokens signed with the
+    /// previous key stay valid until they expire; running servers switch at their next sign-in.
+    Rotate,
+    /// List the published public keys (key id, creation, retirement).
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum SignInCommand {
+    /// Set an organization's identity provider: the issuer, the accepted audiences and where
+    /// its signing keys are published.
+    Set {
+        /// The organization's name.
+        #[arg(long)]
+        org: String,
+        /// The exact iss claim, such as https://login.microsoftonline.com/TENANT_ID/v2.0.
+        #[arg(long)]
+        issuer: String,
+        /// Accepted aud values (the app registration's client id), comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        audience: Vec<String>,
+        /// The provider's JWKS URL, such as https://login.microsoftonline.com/TENANT_ID/discovery/v2.0/keys.
+        #[arg(long, conflicts_with = "jwks_file", required_unless_present = "jwks_file")]
+        jwks_url: Option<String>,
+        /// A JWKS document on this machine, for providers without a reachable URL.
+        #[arg(long)]
+        jwks_file: Option<PathBuf>,
+    },
+    /// Show an organization's identity provider settings.
+    Show {
+        /// The organization's name.
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum SessionCommand {
-    /// Create a session for a user and print its token once (for operators and tests until
-    /// sign-in through the identity provider exists).
+    /// Create a session for an Active user and print its token once, for operators and
+    /// scripts; people get sessions by signing in through the identity provider.
     Create {
         /// The organization's name.
         #[arg(long)]
@@ -122,6 +182,10 @@ struct ServeArgs {
     /// Maximum number of database connections.
     #[arg(long, env = "HUB_MAX_DB_CONNECTIONS", default_value_t = 16)]
     max_db_connections: u32,
+
+    /// Lifetime in minutes of the sessions the sign-in gate opens (1 to 720).
+    #[arg(long, env = "HUB_SESSION_TTL_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..=720))]
+    session_ttl_minutes: i64,
 
     #[command(flatten)]
     mail: MailArgs,
@@ -233,6 +297,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(cli.storage, args).await,
         Command::Token(command) => token(cli.storage, command).await,
         Command::Session(SessionCommand::Create { org, user, ttl_minutes }) => session_create(cli.storage, &org, &user, ttl_minutes).await,
+        Command::Keys(command) => keys(cli.storage, command).await,
+        Command::SignIn(command) => sign_in(cli.storage, command).await,
         Command::Invite {
             org,
             role,
@@ -256,7 +322,7 @@ async fn serve(storage: StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
     let storage_data_dir = storage.data_dir.clone();
     let config = ServeConfig {
         listen: args.listen,
-        data_dir: storage.data_dir,
+        data_dir: storage.data_dir.clone(),
         database_url: storage.database_url,
         public_url: args.public_url,
         bootstrap_org: args.bootstrap_org,
@@ -266,6 +332,9 @@ async fn serve(storage: StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         max_connections: args.max_db_connections,
         mail: Some(args.mail.transport(&storage_data_dir)),
         mail_worker: (!args.no_mail_worker).then(WorkerSettings::default),
+        keys_dir: storage.keys_dir,
+        signing_key_file: storage.signing_key_file,
+        session_ttl: chrono::Duration::minutes(args.session_ttl_minutes),
     };
     if let Some(token) = &config.bootstrap_token {
         if token.chars().count() < MIN_RECOMMENDED_TOKEN_LENGTH {
@@ -386,7 +455,7 @@ async fn session_create(storage: StorageArgs, org: &str, user_name: &str, ttl_mi
         );
     }
 
-    let keys = sessions::load_keys(&store).await?;
+    let keys = sessions::load_keys(&store, storage.key_source()).await?;
     let token = sessions::create_session(&store, &keys, &user, chrono::Duration::minutes(ttl_minutes), crate::clock::now())
         .await
         .map_err(|error| anyhow::anyhow!("cannot create the session: {error}"))?;
@@ -433,6 +502,76 @@ async fn invite(storage: StorageArgs, org: &str, request: InviteRequest, public_
         outcome.user.id,
         crate::clock::format(outcome.invitation.expires_at)
     );
+    store.close().await;
+    Ok(())
+}
+
+async fn keys(storage: StorageArgs, command: KeysCommand) -> anyhow::Result<()> {
+    let store = open_store(&storage).await?;
+    match command {
+        KeysCommand::Rotate => {
+            let KeySource::Folder(folder) = storage.key_source() else {
+                anyhow::bail!("the signing key is the file given by --signing-key-file; rotate it by replacing that file");
+            };
+            // Opening the ring first creates and publishes the first key of an empty folder,
+            // so the key being replaced is on record as retired.
+            crate::service::keys::KeyRing::open(&store, KeySource::Folder(folder.clone())).await?;
+            let kid = crate::service::keys::rotate(&store, &folder).await?;
+            println!("new signing key {kid}; tokens signed with earlier keys stay valid until they expire");
+        }
+        KeysCommand::List => {
+            for key in crate::storage::sign_in::published_keys(store.pool()).await? {
+                let retired = key.retired_at.map(crate::clock::format).unwrap_or_else(|| "current".into());
+                println!("{}\tcreated {}\t{}", key.kid, crate::clock::format(key.created_at), retired);
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn sign_in(storage: StorageArgs, command: SignInCommand) -> anyhow::Result<()> {
+    let store = open_store(&storage).await?;
+    match command {
+        SignInCommand::Set {
+            org,
+            issuer,
+            audience,
+            jwks_url,
+            jwks_file,
+        } => {
+            let organization = find_organization(&store, &storage, &org).await?;
+            let jwks = match (jwks_url, jwks_file) {
+                (Some(url), _) => crate::domain::sign_in::JwksSource::Url(url),
+                (None, Some(path)) => crate::domain::sign_in::JwksSource::File(std::path::absolute(&path)?),
+                (None, None) => anyhow::bail!("give --jwks-url or --jwks-file"),
+            };
+            let settings = crate::domain::sign_in::ProviderSettings {
+                org_id: organization.id.clone(),
+                issuer,
+                audiences: audience,
+                jwks,
+            };
+            let context = ChangeContext {
+                actor: Actor::System,
+                request_id: format!("cli-{}", uuid::Uuid::new_v4()),
+            };
+            crate::service::sign_in::save_provider(&store, &context, &settings).await.map_err(|error| anyhow::anyhow!("{error}"))?;
+            println!("sign-in provider of {org:?} set: issuer {}", settings.issuer);
+        }
+        SignInCommand::Show { org } => {
+            let organization = find_organization(&store, &storage, &org).await?;
+            match crate::storage::sign_in::provider(store.pool(), &organization.id).await? {
+                Some(settings) => println!(
+                    "issuer\t{}\naudiences\t{}\nkeys\t{}",
+                    settings.issuer,
+                    settings.audiences.join(","),
+                    settings.jwks
+                ),
+                None => println!("no sign-in provider set for {org:?}; use hub sign-in set"),
+            }
+        }
+    }
     store.close().await;
     Ok(())
 }

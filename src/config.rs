@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::mail::{MailTransportConfig, WorkerSettings};
+use crate::service::keys::KeySource;
 
 /// Everything `hub serve` needs to start.
 #[derive(Debug, Clone)]
@@ -31,6 +32,12 @@ pub struct ServeConfig {
     /// Polling and retry timing of the mail queue worker. `None` runs no worker in this process,
     /// so another instance on the same database sends the queued mail.
     pub mail_worker: Option<WorkerSettings>,
+    /// Folder of Hub's session signing keys; defaults to `keys` in the data folder.
+    pub keys_dir: Option<PathBuf>,
+    /// One PEM file with the session signing key, managed outside Hub; overrides the folder.
+    pub signing_key_file: Option<PathBuf>,
+    /// Lifetime of the sessions the sign-in gate opens.
+    pub session_ttl: chrono::Duration,
 }
 
 impl ServeConfig {
@@ -46,12 +53,26 @@ impl ServeConfig {
             .unwrap_or_else(|| MailTransportConfig::outbox(self.data_dir.join("outbox")))
     }
 
+    /// Returns where the session signing key lives.
+    pub fn key_source(&self) -> KeySource {
+        key_source(self.signing_key_file.as_deref(), self.keys_dir.as_deref(), &self.data_dir)
+    }
+
     /// Returns the base URL of the links Hub sends (registration links).
     pub fn public_base(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("http://{bound}"),
         }
+    }
+}
+
+/// Returns the configured key file, else the key folder (by default `keys` in the data folder).
+pub fn key_source(file: Option<&Path>, folder: Option<&Path>, data_dir: &Path) -> KeySource {
+    match (file, folder) {
+        (Some(file), _) => KeySource::File(file.to_path_buf()),
+        (None, Some(folder)) => KeySource::Folder(folder.to_path_buf()),
+        (None, None) => KeySource::Folder(data_dir.join("keys")),
     }
 }
 

@@ -42,7 +42,9 @@ impl Application {
         let bootstrap = bootstrap(&store, &config.bootstrap_org, config.bootstrap_token.as_deref())
             .await
             .context("cannot create the bootstrap organization")?;
-        let session_keys = load_keys(&store).await.context("cannot load the session signing key")?;
+        let session_keys = load_keys(&store, config.key_source())
+            .await
+            .context("cannot load the session signing key")?;
 
         let mail = config.effective_mail();
         let mailer = Mailer::new(mail.clone()).context("invalid mail configuration")?;
@@ -67,12 +69,14 @@ impl Application {
                 public_url: config.public_url.clone(),
                 max_body_bytes: config.max_body_bytes,
                 max_page_size: config.max_page_size,
+                session_ttl: config.session_ttl,
             }),
             clock,
             session_keys,
             public_base: config.public_base(bound),
             mail_notifier: mail_worker.as_ref().map(MailWorker::notifier),
             token_cache: Arc::new(crate::service::tokens::TokenCache::default()),
+            provider_keys: Arc::new(crate::service::provider_keys::ProviderKeys::default()),
         };
         Ok(Application {
             listener,

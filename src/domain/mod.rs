@@ -8,6 +8,7 @@ pub mod error;
 pub mod group;
 pub mod invitation;
 pub mod rules;
+pub mod sign_in;
 pub mod user;
 
 pub use error::DomainError;

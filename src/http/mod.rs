@@ -25,6 +25,7 @@ use crate::clock::Clock;
 use crate::mail::MailNotifier;
 use crate::scim::ScimError;
 use crate::service::invitations::InvitationSettings;
+use crate::service::provider_keys::ProviderKeys;
 use crate::service::sessions::SessionKeys;
 use crate::service::tokens::TokenCache;
 use crate::storage::Store;
@@ -40,6 +41,8 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// Largest page of a list request.
     pub max_page_size: i64,
+    /// Lifetime of the sessions the sign-in gate opens.
+    pub session_ttl: chrono::Duration,
 }
 
 /// State shared by every handler.
@@ -55,6 +58,8 @@ pub struct AppState {
     pub mail_notifier: Option<MailNotifier>,
     /// Recently verified SCIM tokens.
     pub token_cache: Arc<TokenCache>,
+    /// Cached signing keys of organizations' identity providers.
+    pub provider_keys: Arc<ProviderKeys>,
 }
 
 impl AppState {
@@ -131,6 +136,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/health", get(health))
+        .route("/.well-known/jwks.json", get(admin::sign_in::jwks))
         .route(
             "/register",
             get(admin::registration::register_page).post(admin::registration::register_submit),

@@ -4,9 +4,12 @@
 pub mod admin_users;
 pub mod groups;
 pub mod invitations;
+pub mod keys;
 pub(crate) mod listing;
+pub mod provider_keys;
 pub mod search;
 pub mod sessions;
+pub mod sign_in;
 pub mod tokens;
 pub mod users;
 

@@ -1,28 +1,28 @@
-//! Hub session tokens: JWTs (HS256) naming a stored session, so a session can be revoked and
-//! the user's current status and role are checked on every request.
+//! Hub session tokens: JWTs (ES256) naming a stored session, so a session can be revoked and
+//! the user's current status and access are checked on every request.
 
 use sha2::Digest;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::domain::group::{effective_role, Membership};
+use crate::domain::group::{effective_products, effective_role, Membership};
+use crate::service::keys::{KeyError, KeyRing, KeySource};
 use crate::domain::user::{Role, Status, User};
 use crate::storage::organizations::{self, Organization};
 use crate::storage::sessions::{self, Session};
-use crate::storage::{groups, users, Store, StorageResult};
+use crate::storage::{groups, users, Store};
 
-/// The keys that sign and verify session tokens.
-#[derive(Clone)]
+/// The keys of session tokens, and the key that signs list cursors.
 pub struct SessionKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    /// Signs list cursors: derived from the same stored secret, so every instance shares it,
-    /// under a label that keeps the two uses apart.
+    /// Signs session tokens (ES256) and verifies those of every instance.
+    pub ring: KeyRing,
+    /// Signs list cursors: derived from the secret stored in the database, so every instance
+    /// shares it, under a label that keeps it apart from other uses.
     cursor_key: Vec<u8>,
 }
 
@@ -38,8 +38,9 @@ impl std::fmt::Debug for SessionKeys {
     }
 }
 
-/// Loads the signing secret from storage, creating a random one on first use.
-pub async fn load_keys(store: &Store) -> StorageResult<Arc<SessionKeys>> {
+/// Opens the session signing keys and loads the shared cursor secret, creating a random one
+/// on first use.
+pub async fn load_keys(store: &Store, source: KeySource) -> Result<Arc<SessionKeys>, KeyError> {
     let secret = match sessions::signing_secret(store.pool()).await? {
         Some(secret) => secret,
         None => {
@@ -54,28 +55,35 @@ pub async fn load_keys(store: &Store) -> StorageResult<Arc<SessionKeys>> {
         .chain_update(secret.as_bytes())
         .finalize()
         .to_vec();
-    Ok(Arc::new(SessionKeys {
-        encoding: EncodingKey::from_secret(secret.as_bytes()),
-        decoding: DecodingKey::from_secret(secret.as_bytes()),
-        cursor_key,
-    }))
+    let ring = KeyRing::open(store, source).await?;
+    Ok(Arc::new(SessionKeys { ring, cursor_key }))
 }
 
+/// The claims of a session token. Products that verify tokens offline read the role and
+/// products from here; Hub itself checks them against the user as stored now.
 #[derive(Debug, Serialize, Deserialize)]
-struct Claims {
+pub struct Claims {
+    pub iss: String,
     /// The user id.
-    sub: String,
+    pub sub: String,
     /// The organization id.
-    org: String,
+    pub org: String,
     /// The session id.
-    sid: String,
-    iat: i64,
-    exp: i64,
+    pub sid: String,
+    /// The effective platform role when the session was made.
+    pub role: String,
+    /// The effective product access when the session was made.
+    pub products: Vec<String>,
+    pub iat: i64,
+    pub exp: i64,
 }
 
-/// Default session lifetime.
+/// The `iss` claim of session tokens.
+pub const SESSION_ISSUER: &str = "hub";
+
+/// Default lifetime of a session opened by the sign-in gate.
 pub fn default_session_ttl() -> Duration {
-    Duration::hours(8)
+    Duration::hours(1)
 }
 
 /// Creates a session for a user and returns its token.
@@ -86,6 +94,8 @@ pub async fn create_session(
     ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<String, SessionError> {
+    let mut by_user = groups::memberships_of(store.pool(), &user.org_id, &[user.id.clone()]).await?;
+    let memberships = by_user.remove(&user.id).unwrap_or_default();
     let session = Session {
         id: uuid::Uuid::new_v4().to_string(),
         org_id: user.org_id.clone(),
@@ -95,17 +105,34 @@ pub async fn create_session(
         revoked_at: None,
     };
     sessions::insert(store.pool(), &session).await?;
+
     let claims = Claims {
+        iss: SESSION_ISSUER.to_string(),
         sub: user.id.clone(),
         org: user.org_id.clone(),
         sid: session.id.clone(),
+        role: effective_role(user.role, &memberships).as_str().to_string(),
+        products: effective_products(&user.products, &memberships),
         iat: now.timestamp(),
         exp: session.expires_at.timestamp(),
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).map_err(|error| {
+    let key = keys.ring.signing_key(store).await.map_err(|error| {
+        tracing::error!(%error, session_id = %session.id, "no session signing key");
+        SessionError::Invalid
+    })?;
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|error| {
         tracing::error!(%error, session_id = %session.id, "cannot sign a session token");
         SessionError::Invalid
     })
+}
+
+/// Ends a session (sign-out).
+pub async fn end_session(store: &Store, identity: &SessionIdentity, now: DateTime<Utc>) -> Result<(), SessionError> {
+    sessions::revoke(store.pool(), &identity.session_id, now).await?;
+    tracing::info!(session_id = %identity.session_id, user_id = %identity.user.id, "session ended");
+    Ok(())
 }
 
 /// The reason a session token was rejected.
@@ -119,6 +146,8 @@ pub enum SessionError {
     Revoked,
     #[error("The account is {0}, so its sessions do not work.")]
     Inactive(&'static str),
+    #[error("The user's role or product access changed since sign-in; sign in again.")]
+    Changed,
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
 }
@@ -131,19 +160,17 @@ pub struct SessionIdentity {
     pub memberships: Vec<Membership>,
     pub organization: Organization,
     pub effective_role: Role,
+    /// The effective product access.
+    pub products: Vec<String>,
+    pub expires_at: DateTime<Utc>,
 }
 
-/// Verifies a token and loads the session's user, which must still be Active.
+/// Verifies a token and loads the session's user, which must still be Active and hold the
+/// role and products the token names.
 pub async fn verify(store: &Store, keys: &SessionKeys, clock: &dyn Clock, token: &str) -> Result<SessionIdentity, SessionError> {
-    let mut validation = Validation::new(Algorithm::HS256);
-    // Expiry is checked below against Hub's clock, which tests can move.
-    validation.validate_exp = false;
-    validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<Claims>(token, &keys.decoding, &validation)
-        .map_err(|_| SessionError::Invalid)?
-        .claims;
-
     let now = clock.now();
+    let claims = verified_claims(store, keys, token, now).await?;
+
     let session = sessions::get(store.pool(), &claims.sid).await?.ok_or(SessionError::Invalid)?;
     if session.user_id != claims.sub || session.org_id != claims.org {
         return Err(SessionError::Invalid);
@@ -154,29 +181,64 @@ pub async fn verify(store: &Store, keys: &SessionKeys, clock: &dyn Clock, token:
     if now >= session.expires_at {
         return Err(SessionError::Expired);
     }
+
     let user = users::get(store.pool(), &session.org_id, &session.user_id)
         .await?
         .ok_or(SessionError::Invalid)?;
-    if user.removed_at.is_some() {
-        return Err(SessionError::Inactive("removed"));
-    }
-    match user.lifecycle.status {
-        Status::Active => {}
-        Status::Invited => return Err(SessionError::Inactive("not registered yet")),
-        Status::Suspended => return Err(SessionError::Inactive("suspended")),
-        Status::Deactivated => return Err(SessionError::Inactive("deactivated")),
-    }
+    check_status(&user)?;
     let organization = organizations::find_by_id(store.pool(), &session.org_id)
         .await?
         .ok_or(SessionError::Invalid)?;
     let mut by_user = groups::memberships_of(store.pool(), &session.org_id, &[user.id.clone()]).await?;
     let memberships = by_user.remove(&user.id).unwrap_or_default();
     let effective_role = effective_role(user.role, &memberships);
+    let products = effective_products(&user.products, &memberships);
+
+    // A session carries the access granted at sign-in; products that read the token offline
+    // rely on it, so a change of access ends the session instead of drifting from it.
+    if claims.role != effective_role.as_str() || claims.products != products {
+        sessions::revoke(store.pool(), &session.id, now).await?;
+        tracing::info!(session_id = %session.id, user_id = %user.id, "session ended: role or product access changed");
+        return Err(SessionError::Changed);
+    }
     Ok(SessionIdentity {
         session_id: session.id,
         user,
         memberships,
         organization,
         effective_role,
+        products,
+        expires_at: session.expires_at,
     })
+}
+
+/// Checks the token's signature with the key its `kid` names and returns its claims.
+async fn verified_claims(store: &Store, keys: &SessionKeys, token: &str, now: DateTime<Utc>) -> Result<Claims, SessionError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| SessionError::Invalid)?;
+    if header.alg != Algorithm::ES256 {
+        return Err(SessionError::Invalid);
+    }
+    let kid = header.kid.ok_or(SessionError::Invalid)?;
+    let key = keys.ring.verifying_key(store, &kid, now).await?.ok_or(SessionError::Invalid)?;
+
+    let mut validation = Validation::new(Algorithm::ES256);
+    // Expiry is checked against Hub's clock, which tests can move, and the stored session.
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    validation.set_issuer(&[SESSION_ISSUER]);
+    let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|_| SessionError::Invalid)?;
+    Ok(data.claims)
+}
+
+fn check_status(user: &User) -> Result<(), SessionError> {
+    if user.removed_at.is_some() {
+        return Err(SessionError::Inactive("removed"));
+    }
+    match user.lifecycle.status {
+        Status::Active => Ok(()),
+        Status::Invited => Err(SessionError::Inactive("not registered yet")),
+        Status::Suspended => Err(SessionError::Inactive("suspended")),
+        Status::Deactivated => Err(SessionError::Inactive("deactivated")),
+    }
 }

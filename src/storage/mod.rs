@@ -17,6 +17,7 @@ pub mod invitations;
 pub mod mail_queue;
 pub mod organizations;
 pub mod sessions;
+pub mod sign_in;
 pub mod sqlite_reader;
 pub mod statistics;
 pub mod tokens;

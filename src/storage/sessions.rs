@@ -79,3 +79,13 @@ pub async fn revoke_for_user<'e, E: Executor<'e, Database = Any>>(executor: E, u
         .await?;
     Ok(result.rows_affected())
 }
+
+/// Revokes one session (sign-out, or a change of the user's access).
+pub async fn revoke<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str, now: DateTime<Utc>) -> StorageResult<()> {
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(clock::format(now))
+        .bind(id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}

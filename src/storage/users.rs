@@ -14,7 +14,7 @@ use crate::domain::rules::OwnerSeat;
 use crate::domain::group::Membership;
 use crate::domain::user::{Lifecycle, Role, Status, User};
 
-const COLUMNS: &str = "id, org_id, status, previous_status, role, products, profile, mfa_enabled, mfa_methods, \
+pub(crate) const COLUMNS: &str = "id, org_id, status, previous_status, role, products, profile, mfa_enabled, mfa_methods, \
                        last_login_at, version, created_at, updated_at, removed_at";
 
 /// Returns the index key of a userName, which is unique regardless of case (RFC 7643 caseExact false).
@@ -22,7 +22,7 @@ pub fn user_name_key(user_name: &str) -> String {
     user_name.to_lowercase()
 }
 
-fn from_row(row: &impl Columns) -> StorageResult<User> {
+pub(crate) fn from_row(row: &impl Columns) -> StorageResult<User> {
     let status: String = row.column("status")?;
     let previous_status: Option<String> = row.column("previous_status")?;
     let role: String = row.column("role")?;

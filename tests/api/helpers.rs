@@ -119,6 +119,9 @@ async fn start_server_with_mail(
         max_connections: 8,
         mail,
         mail_worker,
+        keys_dir: None,
+        signing_key_file: None,
+        session_ttl: chrono::Duration::hours(1),
     };
     let clock = std::sync::Arc::new(hub::clock::ManualClock::new(hub::clock::now()));
     let application = Application::build_with_clock(config, clock.clone())

@@ -23,4 +23,5 @@ mod okta;
 mod owner_rules;
 mod patch_forms;
 mod query;
+mod sign_in;
 mod users_crud;

@@ -306,7 +306,7 @@ fn generated_user(rng: &mut StdRng, index: usize) -> (String, Value) {
     let user_name = format!("{}{index}@{}", pick(rng, WORDS), pick(rng, DOMAINS));
     let mut extra = serde_json::Map::new();
     let word = pick(rng, WORDS);
-    if let Some(value) = maybe(rng, |rng| json!(word)).filter(|_| !word.is_empty()) {
+    if let Some(value) = maybe(rng, |_| json!(word)).filter(|_| !word.is_empty()) {
         extra.insert("displayName".into(), value);
     }
     if let Some(value) = maybe(rng, |rng| json!(pick(rng, WORDS))) {

@@ -100,8 +100,15 @@ impl From<SessionError> for AdminError {
         match error {
             SessionError::Storage(error) => error.into(),
             other => {
-                tracing::info!(reason = %other, "session token rejected");
-                AdminError::new(StatusCode::UNAUTHORIZED, "unauthorized", other.to_string())
+                let code = match other {
+                    SessionError::Expired => "session_expired",
+                    SessionError::Revoked => "session_ended",
+                    SessionError::Inactive(_) => "account_inactive",
+                    SessionError::Changed => "session_outdated",
+                    _ => "unauthorized",
+                };
+                tracing::info!(reason = %other, code, "session token rejected");
+                AdminError::new(StatusCode::UNAUTHORIZED, code, other.to_string())
             }
         }
     }

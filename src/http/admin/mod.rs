@@ -9,6 +9,7 @@ pub mod invitations;
 pub mod openapi;
 pub mod organization;
 pub mod registration;
+pub mod sign_in;
 pub mod tokens;
 pub mod users;
 pub mod views;
@@ -46,6 +47,10 @@ pub fn router() -> Router<AppState> {
             "/organization",
             get(organization::organization_get).patch(organization::organization_patch),
         )
+        .route("/sign-in", post(sign_in::sign_in))
+        .route("/sign-out", post(sign_in::session_end))
+        .route("/session", get(sign_in::session_get).delete(sign_in::session_end))
+        .route("/organization/sign-in", get(sign_in::provider_get).put(sign_in::provider_put))
         .route("/openapi.json", get(openapi::openapi_get))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
