@@ -96,11 +96,23 @@ impl ProviderKeys {
                 return find(&set, kid).ok_or(ProviderKeyError::UnknownKey);
             }
         }
-        let set = Arc::new(self.read(source).await?);
+        let set = match self.read(source).await {
+            Ok(set) => Arc::new(set),
+            Err(error) => return self.stale_key(source, kid).ok_or(error),
+        };
         if let Ok(mut sets) = self.sets.lock() {
             sets.insert(source.clone(), set.clone());
         }
         find(&set, kid).ok_or(ProviderKeyError::UnknownKey)
+    }
+
+    /// After a failed read, a key from the older cached set still serves: an outage of the
+    /// provider's key endpoint should not stop sign-ins with keys Hub already knows.
+    fn stale_key(&self, source: &JwksSource, kid: Option<&str>) -> Option<ProviderKey> {
+        let set = self.cached(source)?;
+        let key = find(&set, kid)?;
+        tracing::warn!(source = %source, "using cached identity provider keys, since reading them again failed");
+        Some(key)
     }
 
     /// Forgets a source's keys, after an organization changed its settings.

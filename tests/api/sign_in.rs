@@ -561,6 +561,51 @@ async fn session_endpoint_needs_a_session(app: TestApp) {
     assert_eq!((status, error_code(&body)), (401, "token_issuer"), "{body}");
 }
 
+/// Runs the `hub` binary on the test server's database and data folder.
+fn hub_command(app: &TestApp, arguments: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+        .arg("--data-dir")
+        .arg(&app.data_dir)
+        .arg("--database-url")
+        .arg(&app.database_url)
+        .args(arguments)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("cannot run hub");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+async fn command_line_sets_provider_and_rotates_keys(app: TestApp) {
+    let provider = Provider::start(&[&RSA_KEYS[0]]).await;
+    let issuer = issuer();
+    let (ok, output) = hub_command(&app, &["sign-in", "set", "--org", "default", "--issuer", &issuer, "--audience", AUDIENCE, "--jwks-url", &provider.url]);
+    assert!(ok, "{output}");
+    let (ok, output) = hub_command(&app, &["sign-in", "show", "--org", "default"]);
+    assert!(ok && output.contains(&issuer) && output.contains(AUDIENCE), "{output}");
+    let (ok, output) = hub_command(&app, &["sign-in", "set", "--org", "default", "--issuer", &issuer, "--audience", AUDIENCE, "--jwks-url", "http://keys.example.com/"]);
+    assert!(!ok && output.contains("https"), "{output}");
+
+    active_user(&app, "cli@example.com", json!({})).await;
+    let id_token = || sign(&RSA_KEYS[0], &claims(&app, "oid-cli", "cli@example.com"));
+    let (status, first) = sign_in(&app, &id_token()).await;
+    assert_eq!(status, 200, "{first}");
+    let old_session = first["sessionToken"].as_str().unwrap().to_string();
+
+    let (ok, output) = hub_command(&app, &["keys", "rotate"]);
+    assert!(ok, "{output}");
+    let (ok, listed) = hub_command(&app, &["keys", "list"]);
+    assert!(ok && listed.lines().count() == 2 && listed.contains("current"), "{listed}");
+
+    // The running server signs with the new key at its next sign-in.
+    let (_, second) = sign_in(&app, &id_token()).await;
+    let new_session = second["sessionToken"].as_str().unwrap().to_string();
+    assert_ne!(header_kid(&new_session), header_kid(&old_session));
+    assert!(listed.contains(&header_kid(&new_session)), "{listed}");
+    assert_eq!(check_session(&app, &old_session).await.0, 200);
+    assert_eq!(check_session(&app, &new_session).await.0, 200);
+}
+
 both_backends!(
     valid_tokens_open_sessions,
     last_login_and_mfa_recorded,
@@ -572,4 +617,5 @@ both_backends!(
     hub_key_rotation_keeps_sessions,
     provider_settings_through_the_admin_api,
     session_endpoint_needs_a_session,
+    command_line_sets_provider_and_rotates_keys,
 );
