@@ -187,6 +187,16 @@ struct ServeArgs {
     #[arg(long, env = "HUB_SESSION_TTL_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..=720))]
     session_ttl_minutes: i64,
 
+    /// SCIM requests per second per token (an organization may set its own); 0 turns the
+    /// limit off.
+    #[arg(long, env = "HUB_RATE_LIMIT", default_value_t = 1000)]
+    rate_limit: u32,
+
+    /// Requests per second per client address without a valid credential (sign-in, failed
+    /// authentication); 0 turns the limit off.
+    #[arg(long, env = "HUB_UNAUTHENTICATED_RATE_LIMIT", default_value_t = 20)]
+    unauthenticated_rate_limit: u32,
+
     #[command(flatten)]
     mail: MailArgs,
 
@@ -335,6 +345,10 @@ async fn serve(storage: StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         keys_dir: storage.keys_dir,
         signing_key_file: storage.signing_key_file,
         session_ttl: chrono::Duration::minutes(args.session_ttl_minutes),
+        rate_limits: crate::http::rate_limit::RateLimitSettings {
+            per_token: args.rate_limit,
+            per_address: args.unauthenticated_rate_limit,
+        },
     };
     if let Some(token) = &config.bootstrap_token {
         if token.chars().count() < MIN_RECOMMENDED_TOKEN_LENGTH {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::mail::{MailTransportConfig, WorkerSettings};
+use crate::http::rate_limit::RateLimitSettings;
 use crate::service::keys::KeySource;
 
 /// Everything `hub serve` needs to start.
@@ -38,6 +39,8 @@ pub struct ServeConfig {
     pub signing_key_file: Option<PathBuf>,
     /// Lifetime of the sessions the sign-in gate opens.
     pub session_ttl: chrono::Duration,
+    /// Request rate limits per SCIM token and per client address.
+    pub rate_limits: RateLimitSettings,
 }
 
 impl ServeConfig {

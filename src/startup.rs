@@ -77,6 +77,7 @@ impl Application {
             mail_notifier: mail_worker.as_ref().map(MailWorker::notifier),
             token_cache: Arc::new(crate::service::tokens::TokenCache::default()),
             provider_keys: Arc::new(crate::service::provider_keys::ProviderKeys::default()),
+            rate_limits: Arc::new(crate::http::rate_limit::RateLimits::new(config.rate_limits)),
         };
         Ok(Application {
             listener,
@@ -112,7 +113,9 @@ impl Application {
         tracing::info!(%address, "hub listening");
         let store = self.state.store.clone();
         let statistics = crate::storage::statistics::spawn_refresh(store.clone());
-        axum::serve(self.listener, router(self.state))
+        let pruning = spawn_rate_limit_pruning(self.state.rate_limits.clone());
+        let app = router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("server failed")?;
@@ -120,6 +123,7 @@ impl Application {
             worker.shutdown().await;
         }
         statistics.abort();
+        pruning.abort();
         store.close().await;
         tracing::info!("hub stopped");
         Ok(())
@@ -134,6 +138,17 @@ fn describe_mail(mail: &crate::mail::MailTransportConfig) -> String {
 }
 
 /// Completes on SIGINT or SIGTERM.
+/// Forgets idle per-address limiters once a minute.
+fn spawn_rate_limit_pruning(limits: Arc<crate::http::rate_limit::RateLimits>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            ticks.tick().await;
+            limits.prune();
+        }
+    })
+}
+
 pub async fn shutdown_signal() {
     let interrupt = async {
         if let Err(error) = tokio::signal::ctrl_c().await {

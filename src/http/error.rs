@@ -74,13 +74,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let error = self.0;
         let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_client_error() && status != StatusCode::NOT_FOUND {
+        // Rejections of a flood are logged by the rate limiter, which thins them out.
+        if status.is_client_error() && status != StatusCode::NOT_FOUND && status != StatusCode::TOO_MANY_REQUESTS {
             tracing::info!(status = error.status, scim_type = ?error.scim_type.map(|kind| kind.as_str()), detail = %error.detail, "request rejected");
         }
         let body = error.to_json().to_string();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE));
+        if let Some(seconds) = error.retry_after_seconds {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,

@@ -52,6 +52,7 @@ impl FromRequest<AppState> for ScimJson {
         let value = serde_json::from_slice::<Value>(&bytes).map_err(|error| {
             ScimError::invalid_syntax(format!("The request body is not valid JSON: {error}."))
         })?;
+        crate::scim::limits::check_body(&value).inspect_err(|error| tracing::info!(detail = %error.detail, "request body over a size limit"))?;
         Ok(ScimJson(value))
     }
 }

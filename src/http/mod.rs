@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod rate_limit;
 pub mod request_id;
 pub mod response;
 pub mod scim_bulk;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub token_cache: Arc<TokenCache>,
     /// Cached signing keys of organizations' identity providers.
     pub provider_keys: Arc<ProviderKeys>,
+    /// Request rate limits per SCIM token and per client address.
+    pub rate_limits: Arc<rate_limit::RateLimits>,
 }
 
 impl AppState {
@@ -67,6 +70,15 @@ impl AppState {
         InvitationSettings {
             public_base: self.public_base.clone(),
             clock: self.clock.clone(),
+        }
+    }
+
+    /// Counts a request without a valid credential against its client address; the address is
+    /// missing only when the router runs without connection info (never in `hub serve`).
+    pub fn check_unauthenticated(&self, extensions: &axum::http::Extensions) -> Result<(), ScimError> {
+        match extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+            Some(info) => self.rate_limits.check_address(info.0.ip()),
+            None => Ok(()),
         }
     }
 
@@ -134,7 +146,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(scim_not_found)
         .method_not_allowed_fallback(method_not_allowed);
 
-    Router::new()
+    let router = Router::new()
         .route("/health", get(health))
         .route("/.well-known/jwks.json", get(admin::sign_in::jwks))
         .route(
@@ -144,9 +156,31 @@ pub fn router(state: AppState) -> Router {
         .nest(SCIM_BASE_PATH, scim)
         .nest(admin::ADMIN_BASE_PATH, admin::router())
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    with_security_headers(router)
         .layer(axum::middleware::from_fn(request_id::track_request))
         .with_state(state)
+}
+
+/// Headers on every response, unless a handler set its own. Responses carry personal data, so
+/// nothing is cached unless a handler says so (the JWKS document does), and no browser may
+/// frame, sniff or script them.
+fn with_security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    use axum::http::{header, HeaderValue};
+    use tower_http::set_header::SetResponseHeaderLayer;
+
+    let policy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    let headers = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_SECURITY_POLICY, policy),
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    headers.into_iter().fold(router, |router, (name, value)| {
+        router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)))
+    })
 }
 
 async fn health() -> &'static str {

@@ -53,6 +53,8 @@ pub struct ScimError {
     pub status: u16,
     pub scim_type: Option<ScimType>,
     pub detail: String,
+    /// For 429 and 503: the seconds a client should wait, sent as `Retry-After`.
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl ScimError {
@@ -61,6 +63,15 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            retry_after_seconds: None,
+        }
+    }
+
+    /// A 429 that tells the client when to retry.
+    pub fn too_many_requests(detail: impl Into<String>, retry_after_seconds: u64) -> Self {
+        ScimError {
+            retry_after_seconds: Some(retry_after_seconds),
+            ..Self::new(429, None, detail)
         }
     }
 

@@ -15,6 +15,36 @@ use super::schema::{AttrType, AttributeDef, ResourceTypeDef};
 /// Maximum filter length in bytes; longer filters are rejected before parsing.
 pub const MAX_FILTER_LENGTH: usize = 4096;
 
+/// Deepest nesting of parentheses and value-filter brackets. The parser recurses once per
+/// level, so this bounds its stack use whatever the input.
+pub const MAX_FILTER_DEPTH: usize = 32;
+
+/// Returns the deepest nesting of `(` and `[` outside quoted strings.
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut quoted, mut escaped) = (0usize, 0usize, false, false);
+    for character in text.chars() {
+        if quoted {
+            match character {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        match character {
+            '"' => quoted = true,
+            '(' | '[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Parses a filter, also accepting bare words as values (`externalId eq jyoung`), a form an
 /// old Microsoft sample shows.
 pub fn parse(text: &str) -> Result<Filter, ScimError> {
@@ -22,6 +52,12 @@ pub fn parse(text: &str) -> Result<Filter, ScimError> {
         return Err(ScimError::invalid_filter(format!(
             "The filter is {} bytes long; the maximum is {MAX_FILTER_LENGTH}.",
             text.len()
+        )));
+    }
+    let depth = nesting_depth(text);
+    if depth > MAX_FILTER_DEPTH {
+        return Err(ScimError::invalid_filter(format!(
+            "The filter nests parentheses and brackets {depth} levels deep; the maximum is {MAX_FILTER_DEPTH}."
         )));
     }
     match text.parse::<Filter>() {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod filter;
 pub mod fold;
 pub mod group;
+pub mod limits;
 pub mod list;
 pub mod patch;
 pub mod projection;

@@ -16,20 +16,24 @@ pub struct Organization {
     pub products: Vec<String>,
     /// Whether users created over SCIM start Active instead of Invited (no invitation mail).
     pub scim_users_active: bool,
+    /// SCIM requests per second allowed per token; `None` uses the server's default.
+    pub scim_rate_limit: Option<u32>,
 }
 
-const COLUMNS: &str = "id, name, verified_domains, products, scim_users_active";
+const COLUMNS: &str = "id, name, verified_domains, products, scim_users_active, scim_rate_limit";
 
 fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<Organization> {
     let verified_domains: String = row.try_get("verified_domains")?;
     let products: String = row.try_get("products")?;
     let scim_users_active: i64 = row.try_get("scim_users_active")?;
+    let scim_rate_limit: Option<i64> = row.try_get("scim_rate_limit")?;
     Ok(Organization {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         verified_domains: parse_json(&verified_domains, "organizations.verified_domains")?,
         products: parse_json(&products, "organizations.products")?,
         scim_users_active: scim_users_active != 0,
+        scim_rate_limit: scim_rate_limit.and_then(|limit| u32::try_from(limit).ok()),
     })
 }
 
@@ -48,6 +52,7 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(executor: E, name: &str
         verified_domains: Vec::new(),
         products: default_products(),
         scim_users_active: false,
+        scim_rate_limit: None,
     })
 }
 
@@ -83,11 +88,14 @@ pub async fn count<'e, E: Executor<'e, Database = Any>>(executor: E) -> StorageR
 pub async fn update_settings<'e, E: Executor<'e, Database = Any>>(executor: E, organization: &Organization) -> StorageResult<()> {
     let verified_domains = serde_json::to_string(&organization.verified_domains).unwrap_or_else(|_| "[]".to_string());
     let products = serde_json::to_string(&organization.products).unwrap_or_else(|_| "[]".to_string());
-    sqlx::query("UPDATE organizations SET verified_domains = $1, products = $2, scim_users_active = $3 WHERE id = $4")
+    sqlx::query(
+        "UPDATE organizations SET verified_domains = $1, products = $2, scim_users_active = $3, scim_rate_limit = $5 WHERE id = $4",
+    )
         .bind(verified_domains)
         .bind(products)
         .bind(i64::from(organization.scim_users_active))
         .bind(&organization.id)
+        .bind(organization.scim_rate_limit.map(i64::from))
         .execute(executor)
         .await?;
     Ok(())

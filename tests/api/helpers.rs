@@ -92,12 +92,23 @@ pub async fn spawn_app_with_mail(
         Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("hub.db").display()),
         Backend::Postgres => create_postgres_database(&postgres_admin_url()?).await,
     };
-    Some(start_server_with_mail(backend, database_url, data_dir, mail, mail_worker).await)
+    Some(start_server_with_mail(backend, database_url, data_dir, mail, mail_worker, &|_| {}).await)
+}
+
+/// Starts a server for one test with changed settings; `None` when the backend is not
+/// available here.
+pub async fn spawn_app_with(backend: Backend, configure: &dyn Fn(&mut ServeConfig)) -> Option<TestApp> {
+    let data_dir = tempfile::tempdir().expect("cannot create a temp folder");
+    let database_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("hub.db").display()),
+        Backend::Postgres => create_postgres_database(&postgres_admin_url()?).await,
+    };
+    Some(start_server_with_mail(backend, database_url, data_dir, None, Some(hub::mail::WorkerSettings::default()), configure).await)
 }
 
 /// Starts a server on an existing database (for restarts).
 pub async fn start_server(backend: Backend, database_url: String, data_dir: tempfile::TempDir) -> TestApp {
-    start_server_with_mail(backend, database_url, data_dir, None, Some(hub::mail::WorkerSettings::default())).await
+    start_server_with_mail(backend, database_url, data_dir, None, Some(hub::mail::WorkerSettings::default()), &|_| {}).await
 }
 
 async fn start_server_with_mail(
@@ -106,8 +117,9 @@ async fn start_server_with_mail(
     data_dir: tempfile::TempDir,
     mail: Option<hub::mail::MailTransportConfig>,
     mail_worker: Option<hub::mail::WorkerSettings>,
+    configure: &dyn Fn(&mut ServeConfig),
 ) -> TestApp {
-    let config = ServeConfig {
+    let mut config = ServeConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.path().to_path_buf(),
         database_url: Some(database_url.clone()),
@@ -122,7 +134,13 @@ async fn start_server_with_mail(
         keys_dir: None,
         signing_key_file: None,
         session_ttl: chrono::Duration::hours(1),
+        // Tests send bursts far above any real client's rate; the rate limit tests set their own.
+        rate_limits: hub::http::rate_limit::RateLimitSettings {
+            per_token: 100_000,
+            per_address: 100_000,
+        },
     };
+    configure(&mut config);
     let clock = std::sync::Arc::new(hub::clock::ManualClock::new(hub::clock::now()));
     let application = Application::build_with_clock(config, clock.clone())
         .await

@@ -17,6 +17,7 @@ mod etags;
 mod groups;
 mod isolation;
 mod lifecycle;
+mod limits;
 mod lists;
 mod mail;
 mod okta;

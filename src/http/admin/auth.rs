@@ -38,16 +38,21 @@ impl FromRequestParts<AppState> for AdminCaller {
     type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                AdminError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "Missing session token; send 'Authorization: Bearer <Hub session token>'.",
-                )
-            })?;
-        let identity = sessions::verify(&state.store, &state.session_keys, state.clock.as_ref(), &token).await?;
+        let Some(token) = bearer_token(&parts.headers).map(str::to_string) else {
+            state.check_unauthenticated(&parts.extensions)?;
+            return Err(AdminError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Missing session token; send 'Authorization: Bearer <Hub session token>'.",
+            ));
+        };
+        let identity = match sessions::verify(&state.store, &state.session_keys, state.clock.as_ref(), &token).await {
+            Ok(identity) => identity,
+            Err(error) => {
+                state.check_unauthenticated(&parts.extensions)?;
+                return Err(error.into());
+            }
+        };
         tracing::Span::current().record("org_id", identity.organization.id.as_str());
         let request_id = parts
             .extensions

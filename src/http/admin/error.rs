@@ -19,6 +19,8 @@ pub struct AdminError {
     /// A stable machine-readable code, such as `owner_limit` or `forbidden`.
     pub code: &'static str,
     pub message: String,
+    /// Seconds to wait before retrying, sent as `Retry-After` (429).
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl AdminError {
@@ -27,6 +29,7 @@ impl AdminError {
             status,
             code,
             message: message.into(),
+            retry_after_seconds: None,
         }
     }
 
@@ -43,6 +46,7 @@ impl From<ScimError> for AdminError {
     fn from(error: ScimError) -> Self {
         let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let code = match (error.status, error.scim_type) {
+            (429, _) => "rate_limited",
             (_, Some(ScimType::Uniqueness)) => "already_exists",
             (_, Some(_)) => "invalid_value",
             (404, _) => "not_found",
@@ -51,7 +55,10 @@ impl From<ScimError> for AdminError {
             (500, _) => "internal",
             _ => "invalid_request",
         };
-        AdminError::new(status, code, error.detail)
+        AdminError {
+            retry_after_seconds: error.retry_after_seconds,
+            ..AdminError::new(status, code, error.detail)
+        }
     }
 }
 
@@ -135,11 +142,14 @@ impl From<RegistrationError> for AdminError {
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        if self.status.is_client_error() && self.status != StatusCode::NOT_FOUND {
+        if self.status.is_client_error() && self.status != StatusCode::NOT_FOUND && self.status != StatusCode::TOO_MANY_REQUESTS {
             tracing::info!(status = self.status.as_u16(), code = self.code, message = %self.message, "admin request rejected");
         }
         let body = json!({"error": {"status": self.status.as_u16(), "code": self.code, "message": self.message}});
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after_seconds {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

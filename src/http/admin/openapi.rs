@@ -103,6 +103,7 @@ fn schemas() -> Value {
         }},
         "OrganizationSettings": {"type": "object", "additionalProperties": false, "properties": {
             "verifiedDomains": {"type": "array", "items": {"type": "string"}}, "products": products, "scimUsersActive": {"type": "boolean"},
+            "scimRateLimit": {"type": "integer", "nullable": true, "minimum": 1},
         }},
         "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {"status": {"type": "integer"}, "code": text, "message": text}}}},
     })

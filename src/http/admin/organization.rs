@@ -23,6 +23,7 @@ fn view(organization: &Organization) -> Value {
         "verifiedDomains": organization.verified_domains,
         "products": organization.products,
         "scimUsersActive": organization.scim_users_active,
+        "scimRateLimit": organization.scim_rate_limit,
     })
 }
 
@@ -31,6 +32,9 @@ pub async fn organization_get(caller: AdminCaller) -> Result<Json<Value>, AdminE
     require_manage_users(&caller.identity)?;
     Ok(Json(view(&caller.identity.organization)))
 }
+
+/// The highest per-token SCIM rate an organization may set.
+const MAX_RATE_LIMIT: u32 = 100_000;
 
 /// A settings change; absent fields stay as they are.
 #[derive(Debug, serde::Deserialize)]
@@ -42,6 +46,15 @@ pub struct SettingsBody {
     pub products: Option<Vec<String>>,
     #[serde(default)]
     pub scim_users_active: Option<bool>,
+    /// SCIM requests per second per token; `null` returns to the server's default.
+    #[serde(default, deserialize_with = "present_or_null")]
+    pub scim_rate_limit: Option<Option<u32>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<u32>>, D::Error> {
+    use serde::Deserialize;
+    Ok(Some(Option::<u32>::deserialize(deserializer)?))
 }
 
 fn is_domain(text: &str) -> bool {
@@ -89,6 +102,14 @@ pub async fn organization_patch(
     }
     if let Some(active) = body.scim_users_active {
         organization.scim_users_active = active;
+    }
+    if let Some(limit) = body.scim_rate_limit {
+        if limit == Some(0) || limit.is_some_and(|limit| limit > MAX_RATE_LIMIT) {
+            return Err(AdminError::bad_request(format!(
+                "scimRateLimit must be between 1 and {MAX_RATE_LIMIT} requests per second per token, or null for the server's default."
+            )));
+        }
+        organization.scim_rate_limit = limit;
     }
 
     organizations::update_settings(state.store.pool(), &organization).await?;

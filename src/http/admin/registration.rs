@@ -24,8 +24,10 @@ pub struct TokenBody {
 pub async fn registrations_create(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    extensions: axum::http::Extensions,
     AdminJson(body): AdminJson<TokenBody>,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
+    state.check_unauthenticated(&extensions)?;
     let (record, organization) = invitations::register(&state.store, &body.token, &request_id.0, state.clock.as_ref()).await?;
     Ok((
         StatusCode::CREATED,
@@ -86,8 +88,12 @@ fn with_private_headers(mut response: Response) -> Response {
 pub async fn register_submit(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    extensions: axum::http::Extensions,
     Form(body): Form<TokenBody>,
 ) -> Response {
+    if let Err(error) = state.check_unauthenticated(&extensions) {
+        return AdminError::from(error).into_response();
+    }
     let response = match invitations::register(&state.store, &body.token, &request_id.0, state.clock.as_ref()).await {
         Ok((record, organization)) => page(
             "Registration complete",

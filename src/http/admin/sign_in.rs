@@ -36,8 +36,11 @@ pub struct SignInBody {
 pub async fn sign_in(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    extensions: axum::http::Extensions,
     AdminJson(body): AdminJson<SignInBody>,
 ) -> Result<Response, AdminError> {
+    // The ID token is the credential, and it is not checked yet: count the address.
+    state.check_unauthenticated(&extensions)?;
     let gate = Gate {
         store: &state.store,
         session_keys: &state.session_keys,
