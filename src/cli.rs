@@ -197,6 +197,19 @@ struct ServeArgs {
     #[arg(long, env = "HUB_UNAUTHENTICATED_RATE_LIMIT", default_value_t = 20)]
     unauthenticated_rate_limit: u32,
 
+    /// PEM certificate chain: with --tls-key, Hub serves HTTPS itself and reloads both files
+    /// on SIGHUP.
+    #[arg(long, env = "HUB_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key of the TLS certificate.
+    #[arg(long, env = "HUB_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Seconds a stopping server (SIGTERM or SIGINT) waits for requests in flight.
+    #[arg(long, env = "HUB_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30)]
+    shutdown_timeout_seconds: u64,
+
     #[command(flatten)]
     mail: MailArgs,
 
@@ -349,6 +362,8 @@ async fn serve(storage: StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
             per_token: args.rate_limit,
             per_address: args.unauthenticated_rate_limit,
         },
+        tls: args.tls_cert.zip(args.tls_key).map(|(certificate, key)| crate::config::TlsFiles { certificate, key }),
+        shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout_seconds),
     };
     if let Some(token) = &config.bootstrap_token {
         if token.chars().count() < MIN_RECOMMENDED_TOKEN_LENGTH {
@@ -557,7 +572,15 @@ async fn sign_in(storage: StorageArgs, command: SignInCommand) -> anyhow::Result
             let organization = find_organization(&store, &storage, &org).await?;
             let jwks = match (jwks_url, jwks_file) {
                 (Some(url), _) => crate::domain::sign_in::JwksSource::Url(url),
-                (None, Some(path)) => crate::domain::sign_in::JwksSource::File(std::path::absolute(&path)?),
+                (None, Some(path)) => {
+                    let document = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let usable = crate::service::provider_keys::check_document(&document)
+                        .map_err(|error| anyhow::anyhow!("{} is not a usable JWKS document: {error}", path.display()))?;
+                    if usable == 0 {
+                        anyhow::bail!("{} holds no signing key Hub can use (RSA, EC P-256/P-384 or Ed25519)", path.display());
+                    }
+                    crate::domain::sign_in::JwksSource::File(std::path::absolute(&path)?)
+                }
                 (None, None) => anyhow::bail!("give --jwks-url or --jwks-file"),
             };
             let settings = crate::domain::sign_in::ProviderSettings {

@@ -41,6 +41,18 @@ pub struct ServeConfig {
     pub session_ttl: chrono::Duration,
     /// Request rate limits per SCIM token and per client address.
     pub rate_limits: RateLimitSettings,
+    /// Certificate and key for serving HTTPS itself; `None` serves plain HTTP (behind a proxy
+    /// that terminates TLS, or for local use).
+    pub tls: Option<TlsFiles>,
+    /// How long a stopping server waits for requests in flight.
+    pub shutdown_timeout: std::time::Duration,
+}
+
+/// PEM files of the server's TLS certificate chain and private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
 }
 
 impl ServeConfig {

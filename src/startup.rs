@@ -1,14 +1,18 @@
 //! Building and running the server: storage, bootstrap, keys, mail worker, router, listener and
 //! shutdown.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 
 use anyhow::Context;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, TlsFiles};
 use crate::http::{router, AppState, HttpSettings};
 use crate::mail::{spawn_mail_worker, Mailer, MailWorker};
 use crate::service::sessions::load_keys;
@@ -18,6 +22,9 @@ use crate::storage::{redact_url, Store};
 /// A server bound to its port, ready to run.
 pub struct Application {
     listener: TcpListener,
+    /// The TLS configuration (reloadable) and the files it comes from.
+    tls: Option<(RustlsConfig, TlsFiles)>,
+    shutdown_timeout: Duration,
     state: AppState,
     port: u16,
     bootstrap: Bootstrap,
@@ -59,6 +66,10 @@ impl Application {
             }
         };
 
+        let tls = match &config.tls {
+            Some(files) => Some((load_tls(files).await?, files.clone())),
+            None => None,
+        };
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}; choose another address with --listen or HUB_LISTEN", config.listen))?;
@@ -81,6 +92,8 @@ impl Application {
         };
         Ok(Application {
             listener,
+            tls,
+            shutdown_timeout: config.shutdown_timeout,
             state,
             port: bound.port(),
             bootstrap,
@@ -106,19 +119,40 @@ impl Application {
         &self.bootstrap
     }
 
-    /// Serves until `shutdown` completes, lets in-flight requests finish, then stops the mail
-    /// worker after the mail it is sending.
+    /// Serves until `shutdown` completes, lets in-flight requests finish (at most the shutdown
+    /// timeout), then stops the mail worker after the mail it is sending.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let address = self.listener.local_addr()?;
-        tracing::info!(%address, "hub listening");
         let store = self.state.store.clone();
         let statistics = crate::storage::statistics::spawn_refresh(store.clone());
         let pruning = spawn_rate_limit_pruning(self.state.rate_limits.clone());
-        let app = router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server failed")?;
+        let router = router(self.state);
+
+        match self.tls {
+            Some((tls, files)) => {
+                tracing::info!(%address, "hub listening with TLS");
+                let reload = spawn_tls_reload(tls.clone(), files);
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                let timeout = self.shutdown_timeout;
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stopper.graceful_shutdown(Some(timeout));
+                });
+                let listener = self.listener.into_std()?;
+                axum_server::from_tcp_rustls(listener, tls)
+                    .handle(handle)
+                    .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+                    .context("server failed")?;
+                reload.abort();
+            }
+            None => {
+                tracing::info!(%address, "hub listening");
+                serve_plain(self.listener, router, shutdown, self.shutdown_timeout).await?;
+            }
+        }
+
         if let Some(worker) = self.mail_worker {
             worker.shutdown().await;
         }
@@ -130,6 +164,33 @@ impl Application {
     }
 }
 
+/// Serves plain HTTP until `shutdown`, then waits for requests in flight, giving up on them
+/// after `timeout` so a stuck client cannot hold the process.
+async fn serve_plain(listener: TcpListener, router: axum::Router, shutdown: impl Future<Output = ()> + Send + 'static, timeout: Duration) -> anyhow::Result<()> {
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping.send(());
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    tokio::pin!(server);
+
+    let deadline = async {
+        match stopped.await {
+            Ok(()) => tokio::time::sleep(timeout).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = &mut server => result.context("server failed"),
+        () = deadline => {
+            tracing::warn!(seconds = timeout.as_secs(), "requests still in flight after the shutdown timeout; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
 fn describe_mail(mail: &crate::mail::MailTransportConfig) -> String {
     match mail {
         crate::mail::MailTransportConfig::Outbox { dir, .. } => format!("outbox folder {}", dir.display()),
@@ -138,6 +199,51 @@ fn describe_mail(mail: &crate::mail::MailTransportConfig) -> String {
 }
 
 /// Completes on SIGINT or SIGTERM.
+/// Reads the certificate and key, so a bad file stops the start instead of the first handshake.
+async fn load_tls(files: &TlsFiles) -> anyhow::Result<RustlsConfig> {
+    // Hub uses ring, which lettre and reqwest already bring; installing it twice is harmless.
+    // rustls 0.23.48 deprecates ring's provider for lacking post-quantum key exchange. The
+    // alternative, aws-lc-rs, would add a second C crypto library to the build; revisit when
+    // the other TLS users of Hub move.
+    #[allow(deprecated)]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    RustlsConfig::from_pem_file(&files.certificate, &files.key)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot use the TLS certificate {} with key {}",
+                files.certificate.display(),
+                files.key.display()
+            )
+        })
+}
+
+/// Reloads the certificate and key on SIGHUP, so a renewed certificate needs no restart. A
+/// file that fails to load leaves the previous certificate in use.
+fn spawn_tls_reload(tls: RustlsConfig, files: TlsFiles) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut hangups = match signal(SignalKind::hangup()) {
+                Ok(hangups) => hangups,
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for SIGHUP; the TLS certificate reloads only on restart");
+                    return;
+                }
+            };
+            while hangups.recv().await.is_some() {
+                match tls.reload_from_pem_file(&files.certificate, &files.key).await {
+                    Ok(()) => tracing::info!(certificate = %files.certificate.display(), "TLS certificate reloaded"),
+                    Err(error) => tracing::error!(%error, certificate = %files.certificate.display(), "cannot reload the TLS certificate; the previous one stays in use"),
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (tls, files);
+    })
+}
+
 /// Forgets idle per-address limiters once a minute.
 fn spawn_rate_limit_pruning(limits: Arc<crate::http::rate_limit::RateLimits>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

@@ -109,6 +109,16 @@ pub enum MatchedBy {
     UserName,
 }
 
+impl MatchedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchedBy::RecordedSubject => "objectId",
+            MatchedBy::ExternalId => "externalId",
+            MatchedBy::UserName => "userName",
+        }
+    }
+}
+
 /// A user an identity may belong to.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -123,7 +133,7 @@ pub struct Candidate {
 pub enum Refusal {
     #[error("No user of this organization matches the token's object id, username or email. Ask an administrator to invite you or to assign you to the application.")]
     Unknown,
-    #[error("The account that matches this username is linked to another identity-provider account. Ask an administrator to check the user's externalId and userName.")]
+    #[error("The account that matches this username is linked to another identity-provider account. Ask an administrator to remove the link (DELETE /api/v1/users/{{id}}/sign-in-link) if the account changed.")]
     IdentityMismatch,
     #[error("The account is suspended. Ask an administrator to lift the suspension.")]
     Suspended,
@@ -154,6 +164,7 @@ impl Refusal {
 pub struct Matched {
     pub user: User,
     pub record_subject: bool,
+    pub matched_by: MatchedBy,
 }
 
 /// Picks the user an identity belongs to.
@@ -178,11 +189,13 @@ pub fn choose(candidates: Vec<Candidate>, identity: &Identity) -> Result<Matched
         Some(recorded) if recorded == identity.subject => Ok(Matched {
             user: best.user,
             record_subject: false,
+            matched_by: best.matched_by,
         }),
         Some(_) => Err(Refusal::IdentityMismatch),
         None => Ok(Matched {
             user: best.user,
             record_subject: true,
+            matched_by: best.matched_by,
         }),
     }
 }
@@ -229,8 +242,8 @@ pub struct MfaState {
     pub methods: Vec<String>,
 }
 
-/// Reads the MFA state from `amr`: `mfa` means the sign-in used a second factor; `otp`,
-/// `sms` and `email` name the methods Hub tracks. Other values (`pwd`, `rsa`, `fido`, ...)
+/// Reads the MFA state from `amr`: `mfa`, or one of the second factors Hub tracks (`otp`,
+/// `sms`, `email`), means the sign-in used a second factor. Other values (`pwd`, `rsa`, `fido`, ...)
 /// are ignored.
 pub fn mfa_from_methods(methods: &[String]) -> MfaState {
     let has = |wanted: &str| methods.iter().any(|method| method.eq_ignore_ascii_case(wanted));
@@ -240,8 +253,10 @@ pub fn mfa_from_methods(methods: &[String]) -> MfaState {
             named.push(hub_name.to_string());
         }
     }
+    // Entra lists `mfa` whenever a second factor was used; other providers may list only the
+    // factors, and a named second factor means the same.
     MfaState {
-        enabled: has("mfa"),
+        enabled: has("mfa") || !named.is_empty(),
         methods: named,
     }
 }

@@ -64,7 +64,16 @@ impl Default for ProviderKeys {
     fn default() -> Self {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                // A redirect may not downgrade the key URL to plain http (except on loopback).
+                let allowed = attempt.previous().len() < 3
+                    && crate::domain::sign_in::check_jwks_url(attempt.url().as_str()).is_ok();
+                if allowed {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
             .build()
             .unwrap_or_default();
         ProviderKeys {
@@ -145,7 +154,16 @@ impl ProviderKeys {
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|error| unavailable(format!("request failed ({})", error.without_url())))?;
+            .map_err(|error| {
+                if error.is_timeout() {
+                    unavailable(format!("no answer within {} s", FETCH_TIMEOUT.as_secs()))
+                } else {
+                    unavailable(format!("request failed ({})", error.without_url()))
+                }
+            })?;
+        if response.status().is_redirection() {
+            return Err(unavailable("the key URL redirects too often or to a URL that is not https".to_string()));
+        }
         if !response.status().is_success() {
             return Err(unavailable(format!("the key URL answered {}", response.status())));
         }
@@ -187,6 +205,12 @@ fn find(set: &CachedSet, kid: Option<&str>) -> Option<ProviderKey> {
 
 /// Reads a JWKS document. Keys Hub cannot use (encryption keys, shared secrets, unknown
 /// types) are skipped one by one, so one odd key does not break sign-in.
+/// Checks a JWKS document and returns how many usable signing keys it holds.
+pub fn check_document(document: &[u8]) -> Result<usize, ProviderKeyError> {
+    let set = parse_set(document)?;
+    Ok(set.keys.len() + usize::from(set.anonymous.is_some()))
+}
+
 fn parse_set(document: &[u8]) -> Result<CachedSet, ProviderKeyError> {
     let value: Value = serde_json::from_slice(document)
         .map_err(|_| ProviderKeyError::Unavailable("the key document is not JSON".into()))?;

@@ -47,6 +47,14 @@ pub enum TokenRefusal {
     NotYetValid,
     #[error("The token lacks the {0} claim.")]
     MissingClaim(&'static str),
+    #[error("The token's {0} claim has the wrong type or an impossible value.")]
+    InvalidClaim(&'static str),
+    #[error("The token is larger than {MAX_TOKEN_BYTES} bytes.")]
+    TooLarge,
+    #[error("The token names critical header parameters (crit) that Hub does not process.")]
+    CriticalHeader,
+    #[error("The token's issuer is not the identity provider of the organization named in the request.")]
+    OtherOrganization,
 }
 
 impl TokenRefusal {
@@ -61,6 +69,10 @@ impl TokenRefusal {
             TokenRefusal::Expired => "token_expired",
             TokenRefusal::NotYetValid => "token_not_yet_valid",
             TokenRefusal::MissingClaim(_) => "token_claim_missing",
+            TokenRefusal::InvalidClaim(_) => "token_claim_invalid",
+            TokenRefusal::TooLarge => "token_too_large",
+            TokenRefusal::CriticalHeader => "token_critical_header",
+            TokenRefusal::OtherOrganization => "token_organization",
         }
     }
 }
@@ -121,10 +133,11 @@ impl Gate<'_> {
         let identity = identity_from(&claims)?;
 
         let admitted = self.admit(&settings, &identity, request.request_id, now).await;
+        let subject = identity.subject.as_str();
         let (user, registered) = match admitted {
             Ok(admitted) => admitted,
             Err(SignInError::Refused(refusal)) => {
-                tracing::info!(org_id = %settings.org_id, code = refusal.code(), request_id = %request.request_id, "sign-in refused");
+                tracing::info!(org_id = %settings.org_id, object_id = %subject, code = refusal.code(), request_id = %request.request_id, "sign-in refused");
                 return Err(refusal.into());
             }
             Err(other) => return Err(other),
@@ -182,13 +195,14 @@ impl Gate<'_> {
 
     /// Finds the organization whose provider issued the token.
     async fn provider_for(&self, issuer: &str, org_id: Option<&str>) -> Result<ProviderSettings, SignInError> {
-        let settings = match org_id {
-            Some(org_id) => store_sign_in::provider(self.store.pool(), org_id).await?,
-            None => store_sign_in::provider_by_issuer(self.store.pool(), issuer).await?,
+        let Some(org_id) = org_id else {
+            let settings = store_sign_in::provider_by_issuer(self.store.pool(), issuer).await?;
+            return settings.ok_or(SignInError::Token(TokenRefusal::Issuer));
         };
-        settings
-            .filter(|settings| settings.issuer == issuer)
-            .ok_or(SignInError::Token(TokenRefusal::Issuer))
+        match store_sign_in::provider(self.store.pool(), org_id).await? {
+            Some(settings) if settings.issuer == issuer => Ok(settings),
+            _ => Err(TokenRefusal::OtherOrganization.into()),
+        }
     }
 
     /// Matches the identity to a user and admits them in one transaction: registration of an
@@ -233,7 +247,13 @@ impl Gate<'_> {
         user.updated_at = now;
         users::update(&mut tx.tx, &user).await?;
 
-        let after = json!({"mfa": user.mfa_enabled, "mfaMethods": user.mfa_methods, "objectIdLinked": matched.record_subject});
+        let after = json!({
+            "mfa": user.mfa_enabled,
+            "mfaMethods": user.mfa_methods,
+            "objectId": identity.subject,
+            "objectIdLinked": matched.record_subject,
+            "matchedBy": matched.matched_by.as_str(),
+        });
         let previous = json!({"lastLogin": before.last_login_at.map(crate::clock::format)});
         record(&mut tx, &context, &user.id, "user.signed_in", Some(previous), Some(after)).await?;
         tx.commit().await?;
@@ -271,6 +291,25 @@ pub async fn save_provider(store: &Store, context: &ChangeContext, settings: &Pr
     Ok(())
 }
 
+/// Removes the link between a user and an identity-provider account, so the next sign-in
+/// matches by externalId or userName again (after an account was recreated in the provider,
+/// or linked by mistake). Owners and Admins only.
+pub async fn unlink(store: &Store, actor: &sessions::SessionIdentity, context: &ChangeContext, user_id: &str) -> Result<(), ServiceError> {
+    crate::service::admin_users::require_manage_users(actor)?;
+    let org_id = actor.organization.id.as_str();
+    let mut tx = store.begin_write(org_id).await?;
+    if users::get(&mut *tx.tx, org_id, user_id).await?.is_none_or(|user| user.removed_at.is_some()) {
+        return Err(crate::scim::ScimError::not_found(format!("User {user_id} not found.")).into());
+    }
+    let Some(previous) = store_sign_in::clear_subject(&mut tx.tx, org_id, user_id).await? else {
+        return Ok(());
+    };
+    record(&mut tx, context, user_id, "user.sign_in_unlinked", Some(json!({"objectId": previous})), None).await?;
+    tx.commit().await?;
+    tracing::info!(org_id, user_id, "sign-in link removed");
+    Ok(())
+}
+
 /// The settings as shown to administrators and kept in the audit log.
 pub fn provider_view(settings: &ProviderSettings) -> Value {
     let (url, file) = match &settings.jwks {
@@ -303,7 +342,7 @@ struct Peeked {
 /// and the signature check that follows covers both.
 fn peek(token: &str) -> Result<Peeked, TokenRefusal> {
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(TokenRefusal::Malformed);
+        return Err(TokenRefusal::TooLarge);
     }
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -312,8 +351,16 @@ fn peek(token: &str) -> Result<Peeked, TokenRefusal> {
     let header = decode_part(header)?;
     let payload = decode_part(payload)?;
 
+    // RFC 7515 §4.1.11: a recipient must refuse extensions it does not understand, and Hub
+    // understands none.
+    if header.get("crit").is_some() {
+        return Err(TokenRefusal::CriticalHeader);
+    }
     let algorithm = header.get("alg").and_then(Value::as_str).ok_or(TokenRefusal::Malformed)?;
-    let issuer = payload.get("iss").and_then(Value::as_str).ok_or(TokenRefusal::MissingClaim("iss"))?;
+    let issuer = match payload.get("iss") {
+        None | Some(Value::Null) => return Err(TokenRefusal::MissingClaim("iss")),
+        Some(issuer) => issuer.as_str().ok_or(TokenRefusal::InvalidClaim("iss"))?,
+    };
     Ok(Peeked {
         algorithm: algorithm.to_string(),
         kid: header.get("kid").and_then(Value::as_str).map(str::to_string),
@@ -352,9 +399,10 @@ fn accepted_algorithm(name: &str) -> Result<Algorithm, TokenRefusal> {
 
 fn check_audience(claims: &Value, accepted: &[String]) -> Result<(), TokenRefusal> {
     let audiences: Vec<&str> = match claims.get("aud") {
+        None | Some(Value::Null) => return Err(TokenRefusal::MissingClaim("aud")),
         Some(Value::String(one)) => vec![one.as_str()],
         Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
-        _ => return Err(TokenRefusal::MissingClaim("aud")),
+        Some(_) => return Err(TokenRefusal::InvalidClaim("aud")),
     };
     if audiences.iter().any(|audience| accepted.iter().any(|wanted| wanted == audience)) {
         Ok(())
@@ -366,26 +414,32 @@ fn check_audience(claims: &Value, accepted: &[String]) -> Result<(), TokenRefusa
 fn check_times(claims: &Value, now: DateTime<Utc>) -> Result<(), TokenRefusal> {
     let now = now.timestamp();
     let expires = numeric_claim(claims, "exp")?.ok_or(TokenRefusal::MissingClaim("exp"))?;
-    if now > expires + CLOCK_SKEW_SECONDS {
+    if now > expires.saturating_add(CLOCK_SKEW_SECONDS) {
         return Err(TokenRefusal::Expired);
     }
     if let Some(not_before) = numeric_claim(claims, "nbf")? {
-        if now + CLOCK_SKEW_SECONDS < not_before {
+        if now.saturating_add(CLOCK_SKEW_SECONDS) < not_before {
             return Err(TokenRefusal::NotYetValid);
         }
     }
     Ok(())
 }
 
+/// Latest time Hub accepts in a claim: the year 9999, as seconds since 1970. Larger numbers
+/// are mistakes or attacks, not real expiry times.
+const MAX_CLAIM_TIME: i64 = 253_402_300_799;
+
 fn numeric_claim(claims: &Value, name: &'static str) -> Result<Option<i64>, TokenRefusal> {
-    match claims.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => value
-            .as_i64()
-            .or_else(|| value.as_f64().map(|seconds| seconds as i64))
-            .map(Some)
-            .ok_or(TokenRefusal::Malformed),
-    }
+    let value = match claims.get(name) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(value) => value,
+    };
+    let seconds = value
+        .as_i64()
+        .or_else(|| value.as_f64().filter(|seconds| seconds.is_finite() && seconds.abs() <= MAX_CLAIM_TIME as f64).map(|seconds| seconds as i64))
+        .filter(|seconds| (0..=MAX_CLAIM_TIME).contains(seconds))
+        .ok_or(TokenRefusal::InvalidClaim(name))?;
+    Ok(Some(seconds))
 }
 
 /// Reads who the person is: Entra's `oid` (or `sub` from other providers) and the names that
@@ -394,8 +448,17 @@ fn identity_from(claims: &Value) -> Result<Identity, TokenRefusal> {
     let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::trim).filter(|text| !text.is_empty());
     let subject = text("oid").or_else(|| text("sub")).ok_or(TokenRefusal::MissingClaim("oid or sub"))?;
 
+    // preferred_username and upn come from the organization's own tenant (the issuer is
+    // pinned), where the administrators assign them. An email claim can be one the person
+    // typed themselves, so it counts only when the provider vouches for it: OpenID's
+    // email_verified, or Entra's xms_edov (the domain owner verified it).
+    let vouched = |name: &str| claims.get(name).and_then(Value::as_bool) == Some(true);
+    let email_trusted = vouched("email_verified") || vouched("xms_edov");
     let mut user_names: Vec<String> = Vec::new();
     for name in ["preferred_username", "email", "upn"] {
+        if name == "email" && !email_trusted {
+            continue;
+        }
         if let Some(value) = text(name) {
             let key = users::user_name_key(value);
             if !user_names.contains(&key) {
@@ -447,6 +510,9 @@ mod tests {
         assert_eq!(check_times(&json!({"exp": at(-120)}), now), Err(TokenRefusal::Expired));
         assert_eq!(check_times(&json!({"exp": at(600), "nbf": at(300)}), now), Err(TokenRefusal::NotYetValid));
         assert_eq!(check_times(&json!({}), now), Err(TokenRefusal::MissingClaim("exp")));
+        assert_eq!(check_times(&json!({"exp": 1e20}), now), Err(TokenRefusal::InvalidClaim("exp")));
+        assert_eq!(check_times(&json!({"exp": i64::MAX}), now), Err(TokenRefusal::InvalidClaim("exp")));
+        assert_eq!(check_times(&json!({"exp": "soon"}), now), Err(TokenRefusal::InvalidClaim("exp")));
     }
 
     #[test]
@@ -459,9 +525,12 @@ mod tests {
 
     #[test]
     fn identity_prefers_object_id() {
-        let identity = identity_from(&json!({"oid": "o", "sub": "s", "preferred_username": "Ada@X.com", "email": "ada@x.com", "amr": ["pwd", "mfa"]})).unwrap();
+        let identity = identity_from(&json!({"oid": "o", "sub": "s", "preferred_username": "Ada@X.com", "email": "other@x.com", "amr": ["pwd", "mfa"]})).unwrap();
         assert_eq!(identity.subject, "o");
-        assert_eq!(identity.user_names, vec!["ada@x.com".to_string()]);
+        assert_eq!(identity.user_names, vec!["ada@x.com".to_string()], "an unverified email is not a sign-in name");
         assert_eq!(identity.methods.len(), 2);
+
+        let verified = identity_from(&json!({"oid": "o", "email": "Other@x.com", "xms_edov": true})).unwrap();
+        assert_eq!(verified.user_names, vec!["other@x.com".to_string()]);
     }
 }

@@ -184,3 +184,24 @@ pub async fn record_subject(connection: &mut sqlx::AnyConnection, org_id: &str, 
         .await?;
     Ok(())
 }
+
+/// Clears a user's recorded object id and returns the one it held.
+pub async fn clear_subject(connection: &mut sqlx::AnyConnection, org_id: &str, user_id: &str) -> StorageResult<Option<String>> {
+    let row = sqlx::query("SELECT sign_in_subject FROM users WHERE org_id = $1 AND id = $2")
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_optional(&mut *connection)
+        .await?;
+    let previous: Option<String> = match row {
+        Some(row) => row.try_get("sign_in_subject")?,
+        None => None,
+    };
+    if previous.is_some() {
+        sqlx::query("UPDATE users SET sign_in_subject = NULL WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(previous)
+}

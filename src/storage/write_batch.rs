@@ -173,7 +173,10 @@ impl BatchWriter {
 
 impl Drop for BatchWriter {
     /// Undoes the savepoint of a writer that did not commit. The batch may still hold earlier
-    /// writers waiting for their commit, so it commits them when no writer queues.
+    /// writers waiting for their commit, so it commits them when no writer queues. Without
+    /// such writers the shared transaction holds nothing, and is rolled back: left open, it
+    /// would keep SQLite's write lock from other processes (the `hub` commands) until the
+    /// next write.
     fn drop(&mut self) {
         let Some(mut batch) = self.batch.take() else { return };
         batch.rollback_pending = true;
@@ -184,6 +187,11 @@ impl Drop for BatchWriter {
                 tracing::error!(%error, "rolling back an abandoned SQLite write failed");
             }
             if batch.waiters.is_empty() {
+                if let Some(tx) = batch.tx.take() {
+                    if let Err(error) = tx.rollback().await {
+                        tracing::error!(%error, "ending an empty SQLite write batch failed");
+                    }
+                }
                 return;
             }
             if group.should_commit(&batch) {

@@ -87,3 +87,4 @@ async fn racing_patches_all_apply(app: TestApp) {
 }
 
 both_backends!(racing_duplicates_fail_alone, racing_owners_keep_the_limit, racing_patches_all_apply);
+

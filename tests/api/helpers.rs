@@ -139,6 +139,8 @@ async fn start_server_with_mail(
             per_token: 100_000,
             per_address: 100_000,
         },
+        tls: None,
+        shutdown_timeout: std::time::Duration::from_secs(5),
     };
     configure(&mut config);
     let clock = std::sync::Arc::new(hub::clock::ManualClock::new(hub::clock::now()));

@@ -234,6 +234,9 @@ async fn last_login_and_mfa_recorded(app: TestApp) {
     assert!(user[HUB_USER]["lastLogin"].is_string(), "{user}");
 
     // A later sign-in without a second factor says so.
+    let mut factors_only = claims(&app, "oid-grace", "grace@example.com");
+    factors_only["amr"] = json!(["pwd", "sms"]);
+    assert_eq!(sign_in(&app, &sign(&RSA_KEYS[0], &factors_only)).await.1["user"]["mfa"]["enabled"], true);
     let mut single_factor = claims(&app, "oid-grace", "grace@example.com");
     single_factor["amr"] = json!(["pwd"]);
     let (status, signed_in) = sign_in(&app, &sign(&RSA_KEYS[0], &single_factor)).await;
@@ -250,7 +253,7 @@ async fn last_login_and_mfa_recorded(app: TestApp) {
     assert_eq!(signed_in["user"]["lastLogin"], grace["lastLogin"]);
 
     let actions: Vec<String> = app.audit_entries(&id).await.into_iter().map(|entry| entry.action).collect();
-    assert!(actions.iter().filter(|action| *action == "user.signed_in").count() == 2, "{actions:?}");
+    assert!(actions.iter().filter(|action| *action == "user.signed_in").count() == 3, "{actions:?}");
 }
 
 async fn claim_failures_refused(app: TestApp) {
@@ -289,6 +292,18 @@ async fn claim_failures_refused(app: TestApp) {
         ("HS256 with the public key", confused, "token_algorithm"),
         ("garbage", "not-a-token".to_string(), "token_malformed"),
         ("no expiry", sign(&RSA_KEYS[0], &with("exp", Value::Null)), "token_claim_missing"),
+        ("audience of the wrong type", sign(&RSA_KEYS[0], &with("aud", json!(123))), "token_claim_invalid"),
+        ("expiry beyond any calendar", sign(&RSA_KEYS[0], &with("exp", json!(1e20))), "token_claim_invalid"),
+        ("expiry as text", sign(&RSA_KEYS[0], &with("exp", json!("tomorrow"))), "token_claim_invalid"),
+        ("oversized", sign(&RSA_KEYS[0], &with("padding", json!("p".repeat(20_000)))), "token_too_large"),
+        ("critical header", {
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some(RSA_KEYS[0].kid.clone());
+            let header = json!({"alg": "RS256", "kid": header.kid, "crit": ["exp"], "exp": 1});
+            let signed = sign(&RSA_KEYS[0], &good);
+            let rest = signed.split_once('.').unwrap().1.to_string();
+            format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header.to_string()))
+        }, "token_critical_header"),
     ];
     for (case, token, code) in cases {
         let (status, body) = sign_in(&app, &token).await;
@@ -606,6 +621,79 @@ async fn command_line_sets_provider_and_rotates_keys(app: TestApp) {
     assert_eq!(check_session(&app, &new_session).await.0, 200);
 }
 
+async fn unverified_email_cannot_take_over_and_links_can_be_removed(app: TestApp) {
+    let provider = Provider::start(&[&RSA_KEYS[0]]).await;
+    configure(&app, &provider).await;
+    let (_, admin) = app.signed_in_user("admin@example.com", "Admin").await;
+    let carol = app.create_user("carol@example.com", json!({"externalId": "carol"})).await;
+    let carol_id = carol["id"].as_str().unwrap().to_string();
+
+    // Someone else's account whose self-asserted email claims to be Carol's gets nowhere.
+    let mut mallory = claims(&app, "oid-mallory", "mallory@example.com");
+    mallory["email"] = json!("carol@example.com");
+    let (status, body) = sign_in(&app, &sign(&RSA_KEYS[0], &mallory)).await;
+    assert_eq!((status, error_code(&body)), (403, "user_unknown"), "{body}");
+
+    // An email the provider vouches for (Entra's xms_edov) counts.
+    let mut verified = claims(&app, "oid-carol", "carol.b@example.com");
+    verified["email"] = json!("Carol@Example.com");
+    verified["xms_edov"] = json!(true);
+    let (status, body) = sign_in(&app, &sign(&RSA_KEYS[0], &verified)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["id"], carol_id.as_str());
+    let linked = app.audit_entries(&carol_id).await.into_iter().find(|entry| entry.action == "user.signed_in").unwrap();
+    let after: Value = serde_json::from_str(linked.after.as_deref().unwrap()).unwrap();
+    assert_eq!(after["objectId"], "oid-carol");
+    assert_eq!(after["matchedBy"], "userName");
+
+    // Carol's account was recreated in the provider: the old link refuses the new object id
+    // until an administrator removes it.
+    let recreated = claims(&app, "oid-carol-2", "carol@example.com");
+    let (status, body) = sign_in(&app, &sign(&RSA_KEYS[0], &recreated)).await;
+    assert_eq!((status, error_code(&body)), (403, "identity_mismatch"), "{body}");
+    let response = app.admin(Method::DELETE, &format!("/users/{carol_id}/sign-in-link"), &admin).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let (status, body) = sign_in(&app, &sign(&RSA_KEYS[0], &recreated)).await;
+    assert_eq!(status, 200, "{body}");
+    let actions: Vec<String> = app.audit_entries(&carol_id).await.into_iter().map(|entry| entry.action).collect();
+    assert!(actions.contains(&"user.sign_in_unlinked".to_string()), "{actions:?}");
+
+    let response = app.admin(Method::DELETE, "/users/no-such-user/sign-in-link", &admin).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+
+    // A request naming another organization is refused for that reason.
+    let other = hub::storage::organizations::insert(app.store.pool(), "elsewhere").await.unwrap();
+    let response = app
+        .client
+        .post(format!("{}/api/v1/sign-in", app.base_url))
+        .json(&json!({"idToken": sign(&RSA_KEYS[0], &recreated), "organizationId": other.id}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+    assert_eq!((status, error_code(&body)), (401, "token_organization"), "{body}");
+}
+
+/// A refused sign-in must end its write transaction at once, or on SQLite the write lock stays
+/// taken and the `hub` commands (another process) cannot write until the next request does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_sign_in_releases_the_sqlite_lock() {
+    use sqlx::Connection;
+
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let provider = Provider::start(&[&RSA_KEYS[0]]).await;
+    configure(&app, &provider).await;
+    let (status, _) = sign_in(&app, &sign(&RSA_KEYS[0], &claims(&app, "oid-nobody", "nobody@example.com"))).await;
+    assert_eq!(status, 403);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut other = sqlx::SqliteConnection::connect(&app.database_url).await.expect("cannot open the database");
+    sqlx::query("PRAGMA busy_timeout = 1000").execute(&mut other).await.unwrap();
+    let locked = sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await;
+    assert!(locked.is_ok(), "another process cannot write after a refused sign-in: {locked:?}");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+}
+
 both_backends!(
     valid_tokens_open_sessions,
     last_login_and_mfa_recorded,
@@ -618,4 +706,5 @@ both_backends!(
     provider_settings_through_the_admin_api,
     session_endpoint_needs_a_session,
     command_line_sets_provider_and_rotates_keys,
+    unverified_email_cannot_take_over_and_links_can_be_removed,
 );

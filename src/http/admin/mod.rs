@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
             "/users/{id}/invitation",
             get(invitations::invitation_get).post(invitations::invitation_resend),
         )
+        .route("/users/{id}/sign-in-link", axum::routing::delete(sign_in::link_delete))
         .route("/invitations", post(invitations::invitations_create))
         .route("/invitations/bulk", post(invitations::invitations_bulk))
         .route("/registrations", post(registration::registrations_create))

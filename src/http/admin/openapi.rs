@@ -58,6 +58,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("get", "/session", "Check a session: the user, effective role and products; 401 once it stopped working.", None),
     op("delete", "/session", "Sign out: end the session.", None),
     op("post", "/sign-out", "Sign out: end the session.", None),
+    op("delete", "/users/{id}/sign-in-link", "Forget the identity-provider account linked at the user's first sign-in.", None),
     op("get", "/organization/sign-in", "Read the organization's identity provider settings.", None),
     op("put", "/organization/sign-in", "Set the identity provider: issuer, audiences, JWKS URL (Owners only).", Some("SignInProvider")),
     op("get", "/groups/{id}/grants", "Read the role and products a group grants.", None),

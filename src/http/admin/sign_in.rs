@@ -93,6 +93,17 @@ fn no_store(body: Json<Value>) -> Response {
     response
 }
 
+/// DELETE /api/v1/users/{id}/sign-in-link: forgets the identity-provider account linked at
+/// the user's first sign-in.
+pub async fn link_delete(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, AdminError> {
+    sign_in::unlink(&state.store, &caller.identity, &caller.context(), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// GET /api/v1/organization/sign-in: the identity provider settings (Owners and Admins).
 pub async fn provider_get(State(state): State<AppState>, caller: AdminCaller) -> Result<Json<Value>, AdminError> {
     require_manage_users(&caller.identity)?;
