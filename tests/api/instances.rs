@@ -95,7 +95,8 @@ async fn rules_hold_across_two_instances() {
     let owner_ids: Vec<String> = owners["Resources"].as_array().unwrap().iter().map(|user| user["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(owner_ids.len(), 2, "{owners}");
     let demote = patch_body(json!([{"op": "replace", "path": format!("{HUB_USER}:platformRole"), "value": "Member"}]));
-    let attempts = (0..ATTEMPTS).map(|index| pair.send(index / 2, reqwest::Method::PATCH, &format!("/Users/{}", owner_ids[index % 2]), demote.clone(), None));
+    let paths: Vec<String> = owner_ids.iter().map(|id| format!("/Users/{id}")).collect();
+    let attempts = (0..ATTEMPTS).map(|index| pair.send(index / 2, reqwest::Method::PATCH, &paths[index % 2], demote.clone(), None));
     let outcomes = join_all(attempts).await;
     assert!(count(&outcomes, 409) >= 1, "no demotion was refused: {outcomes:?}");
     let (_, owners) = pair.send(1, reqwest::Method::GET, "/Users?filter=roles.value%20eq%20%22Owner%22", Value::Null, None).await;
