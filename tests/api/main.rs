@@ -25,6 +25,7 @@ mod mail;
 mod okta;
 mod owner_rules;
 mod patch_forms;
+mod patch_property;
 mod process;
 mod operations;
 mod query;
