@@ -70,6 +70,8 @@ async fn start_server() -> (Client, tempfile::TempDir) {
         signing_key_file: None,
         session_ttl: chrono::Duration::hours(1),
         rate_limits: hub::http::rate_limit::RateLimitSettings { per_token: 0, per_address: 0 },
+        tls: None,
+        shutdown_timeout: std::time::Duration::from_secs(5),
     };
     let application = Application::build(config).await.expect("the server failed to start");
     let port = application.port();
