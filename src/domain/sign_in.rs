@@ -9,7 +9,7 @@ use super::error::DomainError;
 use super::invitation::{Invitation, LinkError};
 use super::user::{Status, User};
 
-/// Where an identity provider publishes the keys that sign its tokens.
+/// Location of the keys that sign an identity provider's tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum JwksSource {
     /// An https URL, such as Entra's `https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys`.
@@ -27,7 +27,7 @@ impl std::fmt::Display for JwksSource {
     }
 }
 
-/// How an organization's identity provider tokens are checked.
+/// Settings that check the tokens of an organization's identity provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderSettings {
     pub org_id: String,
@@ -88,7 +88,7 @@ pub fn check_jwks_url(url: &str) -> Result<(), DomainError> {
     }
 }
 
-/// What a verified token says about the person.
+/// The person a verified token describes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     /// The provider's stable object id: Entra's `oid`, or `sub` where there is none.
@@ -99,7 +99,7 @@ pub struct Identity {
     pub methods: Vec<String>,
 }
 
-/// How a user matched an identity, strongest first.
+/// The way a user matched an identity, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MatchedBy {
     /// The object id recorded at an earlier sign-in.
@@ -128,7 +128,7 @@ pub struct Candidate {
     pub matched_by: MatchedBy,
 }
 
-/// Why a person is not let in. Each has a stable code products can show.
+/// The reason a person is rejected at sign-in, each with a stable code products can show.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("No user of this organization matches the token's object id, username or email. Ask an administrator to invite you or to assign you to the application.")]
@@ -146,7 +146,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The machine-readable code of the refusal.
+    /// Returns the machine-readable code of the refusal.
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::Unknown => "user_unknown",
@@ -172,7 +172,7 @@ pub struct Matched {
 /// The recorded object id wins, then externalId, then userName. A user already linked to a
 /// different object id is not taken over by a token that merely carries the same username: a
 /// recycled email address must not open someone else's account. Removed users keep their
-/// object id only so that their refusal says "removed" rather than "unknown".
+/// object id only so that their refusal reads "removed" rather than "unknown".
 pub fn choose(candidates: Vec<Candidate>, identity: &Identity) -> Result<Matched, Refusal> {
     let (removed, mut live): (Vec<Candidate>, Vec<Candidate>) =
         candidates.into_iter().partition(|candidate| candidate.user.removed_at.is_some());
@@ -200,7 +200,7 @@ pub fn choose(candidates: Vec<Candidate>, identity: &Identity) -> Result<Matched
     }
 }
 
-/// What a sign-in does to the user.
+/// The effect of a sign-in on the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
     /// An Active user comes in.

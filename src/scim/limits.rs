@@ -8,13 +8,13 @@ use serde_json::Value;
 
 use super::{ScimError, ScimType};
 
-/// Longest string value, in characters. Long enough for any name, address or photo URL.
+/// Maximum length of a string value, in characters: enough for any name, address or photo URL.
 pub const MAX_STRING_CHARS: usize = 4096;
-/// Most values of one multi-valued attribute (emails, phoneNumbers, productAccess...).
+/// Maximum number of values of one multi-valued attribute (emails, phoneNumbers, productAccess...).
 pub const MAX_VALUES: usize = 1000;
-/// Most attributes in one JSON object.
+/// Maximum number of attributes in one JSON object.
 pub const MAX_ATTRIBUTES: usize = 200;
-/// Deepest nesting of objects and arrays.
+/// Maximum nesting of objects and arrays.
 pub const MAX_DEPTH: usize = 16;
 
 /// Lists whose length other limits govern: group members (the body size) and the operations of
@@ -78,7 +78,8 @@ fn check(value: &Value, path: &mut String, depth: usize, exempt_length: bool) ->
     }
 }
 
-/// The value of a PATCH operation (`Operations[N].value`), which may list many group members.
+/// Tells whether `name` under `parent` is the value of a PATCH operation
+/// (`Operations[N].value`), which may list many group members.
 fn is_patch_value(parent: &str, name: &str) -> bool {
     name.eq_ignore_ascii_case("value") && parent.to_ascii_lowercase().starts_with("operations[") && !parent.contains('.')
 }

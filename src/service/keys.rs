@@ -27,10 +27,10 @@ use crate::storage::{Store, StorageError};
 /// lifetime, so no live session loses its signature check through a rotation.
 pub const RETIRED_KEY_GRACE_DAYS: i64 = 30;
 
-/// The least time between two reloads of the published keys after an unknown `kid`.
+/// Minimum time between two reloads of the published keys after an unknown `kid`.
 const RELOAD_INTERVAL: StdDuration = StdDuration::from_secs(1);
 
-/// Where this instance's private signing key lives.
+/// Location of this instance's private signing key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     /// A folder of `<kid>.pem` files with a `current` file; `hub keys rotate` adds keys.
@@ -135,7 +135,7 @@ impl KeyRing {
         Ok(self.lookup(kid, now).flatten())
     }
 
-    /// `Some(None)` when the key is known but past its grace period.
+    /// Returns `Some(None)` when the key is known but past its grace period.
     fn lookup(&self, kid: &str, now: DateTime<Utc>) -> Option<Option<DecodingKey>> {
         let verifying = self.verifying.read().ok()?;
         let entry = verifying.get(kid)?;

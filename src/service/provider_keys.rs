@@ -17,7 +17,7 @@ use crate::domain::sign_in::JwksSource;
 
 /// How long a fetched document serves before Hub reads it again.
 const CACHE_LIFETIME: Duration = Duration::from_secs(3600);
-/// The least time between two reads of one source.
+/// Minimum time between two reads of one source.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 /// The largest JWKS document Hub reads; Entra's is a few kilobytes.
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
@@ -30,7 +30,7 @@ pub struct ProviderKey {
     pub algorithm: Algorithm,
 }
 
-/// Why no key was found for a token.
+/// The reason no key was found for a token.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderKeyError {
     #[error("the provider's key set has no key with this kid")]
@@ -41,7 +41,7 @@ pub enum ProviderKeyError {
 
 struct CachedSet {
     keys: HashMap<String, ProviderKey>,
-    /// Keys without a `kid`, usable only when the set holds exactly one key.
+    /// A key without a `kid`, usable only when the set contains exactly one key.
     anonymous: Option<ProviderKey>,
     fetched_at: Instant,
 }
@@ -116,7 +116,7 @@ impl ProviderKeys {
     }
 
     /// After a failed read, a key from the older cached set still serves: an outage of the
-    /// provider's key endpoint should not stop sign-ins with keys Hub already knows.
+    /// provider's key endpoint should not stop sign-ins with keys Hub already has.
     fn stale_key(&self, source: &JwksSource, kid: Option<&str>) -> Option<ProviderKey> {
         let set = self.cached(source)?;
         let key = find(&set, kid)?;

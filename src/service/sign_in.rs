@@ -25,8 +25,8 @@ pub const CLOCK_SKEW_SECONDS: i64 = 60;
 /// The largest token Hub looks at; Entra ID tokens are a few kilobytes.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
-/// Why a token was not accepted. The messages name the failed check, never a key, an expected
-/// value or the token itself.
+/// The reason a token was rejected. The messages name the failed check, never a key, an
+/// expected value or the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenRefusal {
     #[error("The token is not a signed JWT (three base64url parts with a JSON header and claims).")]
@@ -77,7 +77,7 @@ impl TokenRefusal {
     }
 }
 
-/// Why a sign-in failed.
+/// The reason a sign-in failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
     #[error(transparent)]
@@ -108,7 +108,7 @@ pub struct SignInRequest<'a> {
     pub session_ttl: Duration,
 }
 
-/// What the gate hands back: the session token and who came in.
+/// The outcome of a sign-in: the session token and who came in.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
     pub token: String,
@@ -117,7 +117,7 @@ pub struct SignedIn {
     pub registered: bool,
 }
 
-/// What Hub needs from the services: keys and the clock.
+/// The sign-in gate, with the storage, keys and clock it works with.
 pub struct Gate<'a> {
     pub store: &'a Store,
     pub session_keys: &'a SessionKeys,
@@ -167,7 +167,7 @@ impl Gate<'_> {
             .map_err(|error| match error {
                 ProviderKeyError::UnknownKey => SignInError::Token(TokenRefusal::UnknownKey),
                 ProviderKeyError::Unavailable(reason) => {
-                    tracing::error!(org_id = %settings.org_id, %reason, "sign-in impossible: provider keys unavailable");
+                    tracing::error!(org_id = %settings.org_id, %reason, "sign-in failed: the provider keys are unavailable");
                     SignInError::KeysUnavailable
                 }
             })?;
@@ -310,7 +310,7 @@ pub async fn unlink(store: &Store, actor: &sessions::SessionIdentity, context: &
     Ok(())
 }
 
-/// The settings as shown to administrators and kept in the audit log.
+/// Renders the settings as administrators see them and the audit log keeps them.
 pub fn provider_view(settings: &ProviderSettings) -> Value {
     let (url, file) = match &settings.jwks {
         JwksSource::Url(url) => (Some(url.clone()), None),

@@ -116,6 +116,7 @@ both_backends!(
     patch_operation_count_bounded,
     large_member_lists_still_accepted,
     security_headers_on_every_response,
+    oversized_admin_bodies_get_413,
 );
 
 /// Starts a server with low rate limits on each backend and runs `test` on it.
@@ -215,3 +216,16 @@ async fn unauthenticated_requests_limited_per_address(app: TestApp) {
 with_rate_limits!(token_rate_limited_without_losing_work, 5, 1000);
 with_rate_limits!(organization_sets_its_own_rate, 1000, 1000);
 with_rate_limits!(unauthenticated_requests_limited_per_address, 100_000, 3);
+
+async fn oversized_admin_bodies_get_413(app: TestApp) {
+    let response = app
+        .client
+        .post(format!("{}/api/v1/sign-in", app.base_url))
+        .header("Content-Type", "application/json")
+        .body(format!("{{\"idToken\": \"{}\"}}", "x".repeat(2 * 1024 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("payload_too_large")), "{body}");
+}

@@ -18,6 +18,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AdminJson<T> {
             Ok(axum::Json(value)) => Ok(AdminJson(value)),
             Err(rejection) => {
                 let status = rejection.status();
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    return Err(AdminError::new(
+                        status,
+                        "payload_too_large",
+                        "The request body exceeds the server's size limit (--max-body-bytes).",
+                    ));
+                }
                 let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE { "unsupported_media_type" } else { "invalid_request" };
                 let status = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE { status } else { StatusCode::BAD_REQUEST };
                 Err(AdminError::new(status, code, format!("The request body is invalid: {}. Send application/json as the OpenAPI document describes.", rejection.body_text())))

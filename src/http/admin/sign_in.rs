@@ -27,7 +27,8 @@ use crate::storage::sign_in as store_sign_in;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignInBody {
     pub id_token: String,
-    /// The organization the product serves, when it knows it; else the token's issuer picks it.
+    /// The organization the product serves, if the product sends it; else the token's issuer
+    /// picks it.
     #[serde(default)]
     pub organization_id: Option<String>,
 }
@@ -93,8 +94,8 @@ fn no_store(body: Json<Value>) -> Response {
     response
 }
 
-/// DELETE /api/v1/users/{id}/sign-in-link: forgets the identity-provider account linked at
-/// the user's first sign-in.
+/// DELETE /api/v1/users/{id}/sign-in-link: removes the link to the identity-provider account
+/// made at the user's first sign-in.
 pub async fn link_delete(
     State(state): State<AppState>,
     caller: AdminCaller,
