@@ -690,13 +690,16 @@ fn date_comparison(builder: &mut SqlBuilder, value: &str, op: &CompareOp, operan
     let millis = instant.timestamp_millis();
     let truncated = chrono::DateTime::from_timestamp_millis(millis)?;
     let on_grid = truncated == instant;
+    // Stored values are whole milliseconds. Against an operand between two milliseconds,
+    // "after it" means "after its millisecond", and nothing equals it. That case binds no
+    // value, because PostgreSQL rejects a bound value that the SQL does not use.
+    if matches!(op, CompareOp::Eq) && !on_grid {
+        return Some(builder.false_literal().to_string());
+    }
     let placeholder = builder.bind(Bind::Text(clock::format(truncated)));
     let column = builder.ordered(value);
-    // Stored values are whole milliseconds. Against an operand between two milliseconds,
-    // "after it" means "after its millisecond", and nothing equals it.
     let sql = match (op, on_grid) {
         (CompareOp::Eq, true) => format!("{column} = {placeholder}"),
-        (CompareOp::Eq, false) => builder.false_literal().to_string(),
         (CompareOp::Gt, _) => format!("{column} > {placeholder}"),
         (CompareOp::Ge, true) => format!("{column} >= {placeholder}"),
         (CompareOp::Ge, false) => format!("{column} > {placeholder}"),
@@ -709,13 +712,13 @@ fn date_comparison(builder: &mut SqlBuilder, value: &str, op: &CompareOp, operan
 
 /// Compares text by bytes, as Rust compares strings.
 fn text_comparison(builder: &mut SqlBuilder, value: &str, op: &CompareOp, operand: String) -> String {
-    let empty = operand.is_empty();
-    let placeholder = builder.bind(Bind::Text(operand));
     let substring = matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew);
-    if substring && empty {
-        // Every string contains, starts and ends with the empty string.
+    if substring && operand.is_empty() {
+        // Every string contains, starts and ends with the empty string. No value is bound,
+        // because PostgreSQL rejects a bound value that the SQL does not use.
         return format!("{value} IS NOT NULL");
     }
+    let placeholder = builder.bind(Bind::Text(operand));
     match (op, builder.backend) {
         (CompareOp::Eq, _) => format!("{value} = {placeholder}"),
         (CompareOp::Ne, _) => format!("{value} <> {placeholder}"),

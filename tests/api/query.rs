@@ -175,6 +175,11 @@ const USER_FILTERS: &[(&str, bool)] = &[
     (r#"locale sw "fr""#, true),
     (r#"name.givenName eq "ÉLODIE""#, true),
     (r#"name.familyName co "ss""#, true),
+    // Found by fuzzing: an empty substring or a sub-millisecond time bound a value the SQL
+    // did not use, which PostgreSQL rejects.
+    (r#"name.familyName co """#, true),
+    (r#"userName sw "" and externalId ew """#, true),
+    (r#"meta.created eq "2026-01-01T00:00:00.0005Z""#, true),
     (r#"name.familyName pr"#, true),
     (r#"name[givenName sw "é" and familyName eq "durand"]"#, true),
     (r#"emails eq "bob@work.example""#, true),
