@@ -8,8 +8,10 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use hub::domain::group::{Group, Membership};
-use hub::domain::user::{role_from_values, validate_products, validate_timezone, Lifecycle, Role, Status, User};
-use hub::domain::DomainError;
+use hub::domain::user::{Lifecycle, Role, Status, User};
+use hub::service::users::{self, RoleSource};
+use hub::service::{groups, ServiceError};
+use hub::storage::organizations::Organization;
 use hub::scim::document::{check_required, drop_empty_extensions, parse_body};
 use hub::scim::schema::{PATCH_OP, USER_RESOURCE};
 use hub::scim::user::{split_input, UserInput};
@@ -149,48 +151,28 @@ pub fn validate_user_body(body: &Value) -> Result<UserInput, hub::scim::ScimErro
     Ok(split_input(document))
 }
 
-/// Applies a split user document to a user: time zone, `active`, product access and role.
+/// Returns the fixture organization, whose products are [`ORG_PRODUCTS`].
+pub fn organization() -> Organization {
+    Organization {
+        id: "org-1".to_string(),
+        name: "fuzz".to_string(),
+        verified_domains: Vec::new(),
+        products: org_products(),
+        scim_users_active: false,
+        scim_rate_limit: None,
+    }
+}
+
+/// Applies a split user document to a user with the service layer's own function.
 ///
 /// `previous` is `None` for a POST or PUT body, and the split view before the PATCH for a
 /// patched document.
-// NOTE: this copies the private `apply_input` and `resolve_role` of src/service/users.rs,
-// because they are not public. A change there must be copied here, or this target fuzzes
-// stale logic.
-pub fn apply_user_input(user: &mut User, mut input: UserInput, previous: Option<&UserInput>) -> Result<(), DomainError> {
-    if let Some(timezone) = input.profile.get("timezone").and_then(Value::as_str) {
-        validate_timezone(timezone)?;
-    }
-    if let Some(active) = input.active {
-        user.lifecycle = user.lifecycle.with_active_flag(active);
-    }
-    let products = match previous {
-        None => input.products.clone(),
-        Some(previous) => (input.products != previous.products).then(|| input.products.clone().unwrap_or_default()),
+pub fn apply_user_input(user: &mut User, input: UserInput, previous: Option<&UserInput>) -> Result<(), ServiceError> {
+    let source = match previous {
+        None => RoleSource::Body,
+        Some(previous) => RoleSource::Patch(previous.clone()),
     };
-    if let Some(products) = products {
-        user.products = validate_products(&products, &org_products())?;
-    }
-
-    let (roles_given, extension_given) = match previous {
-        None => (input.roles.is_some(), input.platform_role.is_some()),
-        Some(previous) => (input.roles != previous.roles, input.platform_role != previous.platform_role),
-    };
-    if roles_given {
-        user.role = role_from_values(input.roles.as_deref().unwrap_or_default())?.unwrap_or(Role::Member);
-    } else if extension_given {
-        let role = match &input.platform_role {
-            Some(name) => Role::parse_or_reject(name)?,
-            None => Role::Member,
-        };
-        user.role = role;
-        if role != Role::Member || input.profile.contains_key("roles") {
-            input.profile.insert("roles".into(), json!([{"value": role.as_str(), "primary": true}]));
-        }
-    } else if let Some(roles) = user.profile.get("roles") {
-        input.profile.entry("roles").or_insert_with(|| roles.clone());
-    }
-    user.profile = input.profile;
-    Ok(())
+    users::apply_input(user, input, &organization(), source)
 }
 
 /// Builds a PATCH request body from fuzz input.
@@ -224,18 +206,7 @@ fn operation_from_line(line: &str) -> Value {
     Value::Object(operation)
 }
 
-/// Applies a validated group document to a group: name, external id and grants.
-// NOTE: this copies the private `apply_input` of src/service/groups.rs, because it is not
-// public. A change there must be copied here.
-pub fn apply_group_input(group: &mut Group, input: &hub::scim::group::GroupInput, creating: bool) -> Result<(), DomainError> {
-    group.display_name = input.display_name.clone();
-    group.external_id = input.external_id.clone();
-    if input.has_grants || creating {
-        group.grant_role = match &input.grant_role {
-            Some(name) => Some(Role::parse_or_reject(name)?),
-            None => None,
-        };
-        group.grant_products = validate_products(input.grant_products.as_deref().unwrap_or_default(), &org_products())?;
-    }
-    Ok(())
+/// Applies a validated group document to a group with the service layer's own function.
+pub fn apply_group_input(group: &mut Group, input: &hub::scim::group::GroupInput, creating: bool) -> Result<(), ServiceError> {
+    groups::apply_input(group, input, &organization(), creating)
 }

@@ -115,7 +115,7 @@ pub async fn create(store: &Store, org: &Organization, context: &ChangeContext, 
 /// On create every attribute comes from the input. On PUT and PATCH, grants the input does not
 /// carry stay as they are, because identity providers replace groups without knowing Hub's
 /// grants.
-fn apply_input(group: &mut Group, input: &GroupInput, org: &Organization, creating: bool) -> ServiceResult<()> {
+pub fn apply_input(group: &mut Group, input: &GroupInput, org: &Organization, creating: bool) -> ServiceResult<()> {
     group.display_name = input.display_name.clone();
     group.external_id = input.external_id.clone();
     if input.has_grants || creating {

@@ -355,7 +355,8 @@ fn invitation_snapshot(user: &User, invitation: &Invitation) -> Value {
     })
 }
 
-async fn record(
+/// Records an audit entry about a user inside the transaction that changed it.
+pub(crate) async fn record(
     tx: &mut WriteTx,
     context: &ChangeContext,
     user_id: &str,

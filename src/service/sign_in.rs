@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::provider_keys::{ProviderKeyError, ProviderKeys};
 use super::sessions::{self, SessionError, SessionKeys};
+use super::invitations::record;
 use super::ServiceError;
 use crate::clock::Clock;
 use crate::domain::audit::{Actor, AuditRecord, ChangeContext};
@@ -17,7 +18,7 @@ use crate::domain::sign_in::{self, Admission, Identity, JwksSource, ProviderSett
 use crate::domain::DomainError;
 use crate::domain::user::{Lifecycle, Status, User};
 use crate::storage::sign_in as store_sign_in;
-use crate::storage::{audit, invitations, users, Store, StorageError, WriteTx};
+use crate::storage::{audit, invitations, users, Store, StorageError};
 
 /// Clock difference tolerated between Hub and the identity provider for `exp` and `nbf`.
 pub const CLOCK_SKEW_SECONDS: i64 = 60;
@@ -317,18 +318,6 @@ pub fn provider_view(settings: &ProviderSettings) -> Value {
         JwksSource::File(path) => (None, Some(path.display().to_string())),
     };
     json!({"issuer": settings.issuer, "audiences": settings.audiences, "jwksUrl": url, "jwksFile": file})
-}
-
-async fn record(tx: &mut WriteTx, context: &ChangeContext, user_id: &str, action: &'static str, before: Option<Value>, after: Option<Value>) -> Result<(), StorageError> {
-    let org_id = tx.org_id.clone();
-    let entry = AuditRecord {
-        action,
-        target_type: "user",
-        target_id: user_id.to_string(),
-        before,
-        after,
-    };
-    audit::insert(&mut *tx.tx, &org_id, context, &entry).await
 }
 
 /// The header and issuer of a token, read before its signature is checked.

@@ -279,7 +279,7 @@ fn same_state(before: &User, after: &User) -> bool {
 }
 
 /// The source of the role in a request.
-enum RoleSource {
+pub enum RoleSource {
     /// A POST or PUT body: absent attributes keep the current role.
     Body,
     /// A patched view, compared with the view before the PATCH to see which attribute the
@@ -288,7 +288,8 @@ enum RoleSource {
 }
 
 /// Applies a split request document to a user: profile, status, role and product access.
-fn apply_input(user: &mut User, mut input: UserInput, org: &Organization, source: RoleSource) -> ServiceResult<()> {
+/// Public for the fuzz targets, which run it without a database.
+pub fn apply_input(user: &mut User, mut input: UserInput, org: &Organization, source: RoleSource) -> ServiceResult<()> {
     if let Some(timezone) = input.profile.get("timezone").and_then(Value::as_str) {
         validate_timezone(timezone)?;
     }
