@@ -202,7 +202,7 @@ async fn unauthenticated_requests_limited_per_address(app: TestApp) {
     let refused = first_refusal(20, async || app.client.get(&url).bearer_auth("wrong-token").send().await.unwrap()).await;
     assert!(header_text(&refused, "retry-after").is_some());
 
-    // The sign-in gate counts too: its token is not checked before the limit.
+    // Failed sign-ins count too.
     let sign_in = format!("{}/api/v1/sign-in", app.base_url);
     let response = app.client.post(&sign_in).json(&json!({"idToken": "x"})).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 429);

@@ -674,6 +674,30 @@ async fn unverified_email_cannot_take_over_and_links_can_be_removed(app: TestApp
     assert_eq!((status, error_code(&body)), (401, "token_organization"), "{body}");
 }
 
+/// A product's server signs in all its users from one address: successful sign-ins are not
+/// counted against the per-address limit, failed ones are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_failed_sign_ins_count_against_the_address() {
+    let app = spawn_app_with(Backend::Sqlite, &|config| {
+        config.rate_limits.per_address = 2;
+    })
+    .await
+    .unwrap();
+    let provider = Provider::start(&[&RSA_KEYS[0]]).await;
+    configure(&app, &provider).await;
+    active_user(&app, "busy@example.com", json!({})).await;
+
+    for _ in 0..6 {
+        let (status, body) = sign_in(&app, &sign(&RSA_KEYS[0], &claims(&app, "oid-busy", "busy@example.com"))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(sign_in(&app, "not-a-token").await.0);
+    }
+    assert_eq!(codes, vec![401, 401, 429, 429]);
+}
+
 /// A refused sign-in must end its write transaction at once, or on SQLite the write lock stays
 /// taken and the `hub` commands (another process) cannot write until the next request does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
