@@ -577,7 +577,7 @@ async fn sign_in(storage: StorageArgs, command: SignInCommand) -> anyhow::Result
                     let usable = crate::service::provider_keys::check_document(&document)
                         .map_err(|error| anyhow::anyhow!("{} is not a usable JWKS document: {error}", path.display()))?;
                     if usable == 0 {
-                        anyhow::bail!("{} holds no signing key Hub can use (RSA, EC P-256/P-384 or Ed25519)", path.display());
+                        anyhow::bail!("{} contains no signing key Hub can use (RSA, EC P-256/P-384 or Ed25519); check that it is the provider's JWKS document", path.display());
                     }
                     crate::domain::sign_in::JwksSource::File(std::path::absolute(&path)?)
                 }

@@ -73,8 +73,8 @@ impl AppState {
         }
     }
 
-    /// Counts a request without a valid credential against its client address; the address is
-    /// missing only when the router runs without connection info (never in `hub serve`).
+    /// Counts a request without a valid credential against its client address. The address is
+    /// missing only when the router runs without connection info, which `hub serve` never does.
     pub fn check_unauthenticated(&self, extensions: &axum::http::Extensions) -> Result<(), ScimError> {
         match extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
             Some(info) => self.rate_limits.check_address(info.0.ip()),
@@ -162,9 +162,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Headers on every response, unless a handler set its own. Responses carry personal data, so
-/// nothing is cached unless a handler says so (the JWKS document does), and no browser may
-/// frame, sniff or script them.
+/// Adds security headers to every response, unless a handler set its own. Responses carry
+/// personal data, so nothing is cached unless a handler sets its own rule (the JWKS document
+/// does), and no browser may frame, sniff or script them.
 fn with_security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     use axum::http::{header, HeaderValue};
     use tower_http::set_header::SetResponseHeaderLayer;

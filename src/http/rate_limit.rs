@@ -141,7 +141,7 @@ impl RateLimits {
         if first {
             warn();
         } else {
-            tracing::debug!(key, "request over the rate limit refused");
+            tracing::debug!(key, "request over the rate limit rejected with 429");
         }
     }
 }

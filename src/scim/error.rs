@@ -67,7 +67,7 @@ impl ScimError {
         }
     }
 
-    /// A 429 that tells the client when to retry.
+    /// Builds a 429 with the delay after which the client may retry.
     pub fn too_many_requests(detail: impl Into<String>, retry_after_seconds: u64) -> Self {
         ScimError {
             retry_after_seconds: Some(retry_after_seconds),

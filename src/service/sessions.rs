@@ -194,8 +194,8 @@ pub async fn verify(store: &Store, keys: &SessionKeys, clock: &dyn Clock, token:
     let effective_role = effective_role(user.role, &memberships);
     let products = effective_products(&user.products, &memberships);
 
-    // A session carries the access granted at sign-in; products that read the token offline
-    // rely on it, so a change of access ends the session instead of drifting from it.
+    // A session carries the access granted at sign-in, and products that read the token
+    // offline rely on it. So a change of access ends the session instead of drifting from it.
     if claims.role != effective_role.as_str() || claims.products != products {
         sessions::revoke(store.pool(), &session.id, now).await?;
         tracing::info!(session_id = %session.id, user_id = %user.id, "session ended: role or product access changed");

@@ -138,7 +138,7 @@ impl Gate<'_> {
         let (user, registered) = match admitted {
             Ok(admitted) => admitted,
             Err(SignInError::Refused(refusal)) => {
-                tracing::info!(org_id = %settings.org_id, object_id = %subject, code = refusal.code(), request_id = %request.request_id, "sign-in refused");
+                tracing::info!(org_id = %settings.org_id, object_id = %subject, code = refusal.code(), request_id = %request.request_id, "sign-in rejected");
                 return Err(refusal.into());
             }
             Err(other) => return Err(other),

@@ -18,11 +18,11 @@ const TOKEN: &str = "crash-test-token-0123456789abcdef0123456789";
 /// The writes that were acknowledged with a 2xx before the kill.
 #[derive(Default)]
 struct Acknowledged {
-    /// userName → id of users whose create was answered 201.
+    /// userName → id of users whose create returned 201.
     created: HashMap<String, String>,
-    /// ids whose displayName PATCH to "after" was answered 200.
+    /// ids whose displayName PATCH to "after" returned 200.
     patched: HashSet<String>,
-    /// ids whose addition to the group was answered 2xx.
+    /// ids whose addition to the group returned a 2xx.
     members: HashSet<String>,
     /// userNames whose create was sent, answered or not.
     attempted: HashSet<String>,
@@ -50,7 +50,7 @@ impl Client {
     }
 }
 
-/// One client's loop: create a user, rename it, add it to the group, until the server dies.
+/// Creates a user, renames it and adds it to the group, over and over until the server dies.
 async fn write_until_killed(client: Client, index: usize, group_id: String, stop: Arc<AtomicBool>, acked: Arc<Mutex<Acknowledged>>) {
     for round in 0..10_000 {
         if stop.load(Ordering::SeqCst) {

@@ -20,7 +20,8 @@ async fn oversized_values_refused_and_nothing_written(app: TestApp) {
     let (status, body) = status_and_json(response).await;
     assert_scim_error(status, &body, 400, Some("invalidValue"));
     let detail = body["detail"].as_str().unwrap();
-    assert!(detail.contains("displayName") && detail.contains("4096"), "{detail}");
+    assert!(detail.contains("displayName"), "{detail}");
+    assert!(detail.contains("4096"), "{detail}");
 
     let emails: Vec<Value> = (0..=hub::scim::limits::MAX_VALUES).map(|index| json!({"value": format!("a{index}@example.com")})).collect();
     let response = app.post("/Users", &json!({"schemas": [CORE_USER], "userName": "many@example.com", "emails": emails})).await;

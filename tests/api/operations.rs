@@ -102,7 +102,7 @@ async fn sigterm_stops_cleanly_and_logs_no_secrets(backend: Backend) {
     assert!(!session.status.success());
     client.get(format!("{}/api/v1/session", server.base_url)).bearer_auth("eyJhbGciOiJFUzI1NiJ9.e30.secret").send().await.unwrap();
 
-    // A request in flight when SIGTERM arrives still gets its answer.
+    // A request in flight when SIGTERM arrives still gets its response.
     let slow = {
         let client = client.clone();
         let url = format!("{scim}/Users?count=1000");
@@ -116,7 +116,8 @@ async fn sigterm_stops_cleanly_and_logs_no_secrets(backend: Backend) {
     assert_eq!(slow.await.unwrap().ok(), Some(200));
 
     let log = server.log();
-    assert!(log.contains("shutdown requested") && log.contains("hub stopped"), "{log}");
+    assert!(log.contains("shutdown requested"), "{log}");
+    assert!(log.contains("hub stopped"), "{log}");
     let outbox_link = std::fs::read_dir(folder.path().join("outbox"))
         .map(|entries| entries.count())
         .unwrap_or(0);

@@ -14,8 +14,8 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `hub serve` on a free loopback port with the bootstrap token, and waits until it
-    /// answers `/health`.
+    /// Starts `hub serve` on a free loopback port with the bootstrap token, and waits until
+    /// `/health` responds.
     pub async fn start(data_dir: &Path, database_url: &str, token: &str, extra: &[&str]) -> ServerProcess {
         let port = free_port();
         let log_path = data_dir.join(format!("hub-{port}.log"));

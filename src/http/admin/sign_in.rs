@@ -172,7 +172,7 @@ impl From<SignInError> for AdminError {
     fn from(error: SignInError) -> Self {
         match error {
             SignInError::Token(refusal) => {
-                tracing::info!(code = refusal.code(), "sign-in token refused");
+                tracing::info!(code = refusal.code(), "sign-in token rejected");
                 AdminError::new(StatusCode::UNAUTHORIZED, refusal.code(), refusal.to_string())
             }
             SignInError::Refused(refusal) => AdminError::new(StatusCode::FORBIDDEN, refusal.code(), refusal.to_string()),
