@@ -279,6 +279,10 @@ enum TokenCommand {
         /// A label to recognise the token by, such as "Entra ID production".
         #[arg(long, default_value = "scim")]
         name: String,
+        /// Lifetime of the token in days, such as 90d (or 90); without it the token does not
+        /// expire.
+        #[arg(long, value_parser = parse_days)]
+        expires_in: Option<i64>,
     },
     /// Revoke a SCIM token by its id (see `hub token list`).
     Revoke {
@@ -419,12 +423,16 @@ async fn open_store(storage: &StorageArgs) -> anyhow::Result<Store> {
 async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()> {
     let store = open_store(&storage).await?;
     match command {
-        TokenCommand::Create { org, name } => {
+        TokenCommand::Create { org, name, expires_in } => {
             let organization = find_organization(&store, &storage, &org).await?;
             let token = tokens::generate_token();
-            let id = tokens::store_token(&store, &organization.id, &name, &token).await?;
+            let expires_at = expires_in.map(|days| crate::clock::now() + chrono::Duration::days(days));
+            let id = tokens::store_token(&store, &organization.id, &name, &token, expires_at).await?;
             tracing::info!(org_id = %organization.id, token_id = %id, "SCIM token created");
             println!("Token id: {id}");
+            if let Some(expires_at) = expires_at {
+                println!("Expires at: {}", crate::clock::format(expires_at));
+            }
             println!("SCIM token (shown only now; store it safely): {token}");
         }
         TokenCommand::Revoke { id } => {
@@ -441,11 +449,19 @@ async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()
         TokenCommand::List { org } => {
             let organization = find_organization(&store, &storage, &org).await?;
             for token in token_store::list(store.pool(), &organization.id).await? {
-                let state = match &token.revoked_at {
-                    Some(at) => format!("revoked {at}"),
-                    None => "active".to_string(),
+                let expired = token
+                    .expires_at
+                    .as_deref()
+                    .and_then(crate::clock::parse)
+                    .is_some_and(|expires_at| crate::clock::now() >= expires_at);
+                let state = match (&token.revoked_at, &token.expires_at) {
+                    (Some(at), _) => format!("revoked {at}"),
+                    (None, Some(at)) if expired => format!("expired {at}"),
+                    (None, Some(at)) => format!("active, expires {at}"),
+                    (None, None) => "active".to_string(),
                 };
-                println!("{}\t{}\tcreated {}\t{state}", token.id, token.name, token.created_at);
+                let used = token.last_used_at.as_deref().unwrap_or("never");
+                println!("{}\t{}\tcreated {}\tlast used {used}\t{state}", token.id, token.name, token.created_at);
             }
         }
     }
@@ -611,4 +627,17 @@ async fn sign_in(storage: StorageArgs, command: SignInCommand) -> anyhow::Result
     }
     store.close().await;
     Ok(())
+}
+
+/// Parses a lifetime in days: `90d` or `90`, from 1 to ten years.
+fn parse_days(text: &str) -> Result<i64, String> {
+    let number = text.trim().strip_suffix('d').unwrap_or(text.trim());
+    let days: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of days; write it like 90d"))?;
+    let most = tokens::MAX_TOKEN_DAYS;
+    if !(1..=most).contains(&days) {
+        return Err(format!("{days} days is out of range; give 1 to {most} days"));
+    }
+    Ok(days)
 }

@@ -33,6 +33,18 @@ impl FromRequestParts<AppState> for ScimCaller {
             Some(identity) => {
                 tracing::Span::current().record("org_id", identity.organization.id.as_str());
                 tracing::Span::current().record("token_id", identity.token_id.as_str());
+                let now = state.clock.now();
+                if identity.expired(now) {
+                    let expired_at = identity.expires_at.map(crate::clock::format).unwrap_or_default();
+                    tracing::info!(token_id = %identity.token_id, %expired_at, "SCIM request with an expired token");
+                    state.check_unauthenticated(&parts.extensions)?;
+                    return Err(ScimError::unauthorized(format!(
+                        "The bearer token \"{}\" expired at {expired_at}. An Owner creates a new one with `hub token create` or POST /api/v1/scim-tokens, and updates the identity provider's secret token.",
+                        identity.token_name
+                    ))
+                    .into());
+                }
+                record_use(state, &identity.token_id, now);
                 state
                     .rate_limits
                     .check_token(&identity.token_id, &identity.organization.id, identity.organization.scim_rate_limit)?;
@@ -45,4 +57,19 @@ impl FromRequestParts<AppState> for ScimCaller {
             }
         }
     }
+}
+
+/// Writes the token's last use in the background, at most once a minute per token, so token
+/// health costs no time on the request.
+fn record_use(state: &AppState, token_id: &str, now: chrono::DateTime<chrono::Utc>) {
+    if !state.token_cache.touch_due(token_id) {
+        return;
+    }
+    let store = state.store.clone();
+    let token_id = token_id.to_string();
+    tokio::spawn(async move {
+        if let Err(error) = crate::storage::tokens::touch(store.pool(), &token_id, now).await {
+            tracing::warn!(%error, token_id, "cannot record the last use of a SCIM token");
+        }
+    });
 }

@@ -20,6 +20,15 @@ pub struct TokenIdentity {
     pub token_id: String,
     pub token_name: String,
     pub organization: Organization,
+    /// When the token stops working, if it was created with an expiry.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl TokenIdentity {
+    /// Tells whether the token has expired at `now`.
+    pub fn expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.expires_at.is_some_and(|expires_at| now >= expires_at)
+    }
 }
 
 /// Generates a new random token: 256 bits from the operating system's generator.
@@ -37,11 +46,24 @@ fn lookup_key(hash: &str) -> &str {
     &hash[..16]
 }
 
-/// Stores a token for the organization and returns its id.
-pub async fn store_token(store: &Store, org_id: &str, name: &str, token: &str) -> StorageResult<String> {
+/// Stores a token for the organization, with an optional expiry, and returns its id.
+pub async fn store_token(
+    store: &Store,
+    org_id: &str,
+    name: &str,
+    token: &str,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> StorageResult<String> {
     let hash = hash_token(token);
-    tokens::insert(store.pool(), org_id, name, lookup_key(&hash), &hash).await
+    tokens::insert(store.pool(), org_id, name, lookup_key(&hash), &hash, expires_at).await
 }
+
+/// The longest expiry a token may be created with, in days (ten years).
+pub const MAX_TOKEN_DAYS: i64 = 3650;
+
+/// How often the last use of one token is written: once a minute is precise enough for token
+/// health, and spares a write per request.
+const TOUCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Verified tokens kept in memory for a few seconds, so a burst of provisioning requests does
 /// not read the token and its organization from storage on every request.
@@ -52,6 +74,8 @@ pub async fn store_token(store: &Store, org_id: &str, name: &str, token: &str) -
 #[derive(Debug, Default)]
 pub struct TokenCache {
     entries: std::sync::RwLock<std::collections::HashMap<String, (TokenIdentity, std::time::Instant)>>,
+    /// When each token's last use was last written.
+    touched: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// How long a verified token is trusted without reading storage again.
@@ -74,6 +98,19 @@ impl TokenCache {
             }
             entries.insert(hash, (identity, std::time::Instant::now()));
         }
+    }
+
+    /// Tells whether the last use of a token is due to be written, and notes it as written.
+    pub fn touch_due(&self, token_id: &str) -> bool {
+        let Ok(mut touched) = self.touched.lock() else { return false };
+        if touched.get(token_id).is_some_and(|at| at.elapsed() < TOUCH_INTERVAL) {
+            return false;
+        }
+        if touched.len() >= TOKEN_CACHE_MAX_ENTRIES {
+            touched.clear();
+        }
+        touched.insert(token_id.to_string(), std::time::Instant::now());
+        true
     }
 
     /// Forgets every cached token, after a revocation or an organization change.
@@ -114,6 +151,7 @@ pub async fn verify(store: &Store, token: &str) -> StorageResult<Option<TokenIde
         token_id: matched.id,
         token_name: matched.name,
         organization,
+        expires_at: matched.expires_at.as_deref().and_then(crate::clock::parse),
     }))
 }
 
@@ -153,12 +191,12 @@ pub async fn bootstrap(store: &Store, org_name: &str, given_token: Option<&str>)
         tx.commit().await?;
         return match given_token {
             Some(token) => {
-                store_token(store, &organization.id, "bootstrap", token).await?;
+                store_token(store, &organization.id, "bootstrap", token, None).await?;
                 Ok(Bootstrap::CreatedWithGivenToken { organization })
             }
             None => {
                 let token = generate_token();
-                store_token(store, &organization.id, "bootstrap", &token).await?;
+                store_token(store, &organization.id, "bootstrap", &token, None).await?;
                 Ok(Bootstrap::Created { organization, token })
             }
         };
@@ -173,6 +211,6 @@ pub async fn bootstrap(store: &Store, org_name: &str, given_token: Option<&str>)
     let Some(organization) = organizations::find_by_name(store.pool(), org_name).await? else {
         return Ok(Bootstrap::Unchanged);
     };
-    store_token(store, &organization.id, "bootstrap (environment)", token).await?;
+    store_token(store, &organization.id, "bootstrap (environment)", token, None).await?;
     Ok(Bootstrap::AddedGivenToken { organization })
 }

@@ -14,6 +14,10 @@ pub struct StoredToken {
     pub secret_hash: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// When the token stops working, if it was created with an expiry.
+    pub expires_at: Option<String>,
+    /// When the token last authenticated a request, to the minute.
+    pub last_used_at: Option<String>,
 }
 
 fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<StoredToken> {
@@ -24,6 +28,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<StoredToken> {
         secret_hash: row.try_get("secret_hash")?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
     })
 }
 
@@ -33,10 +39,11 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
     name: &str,
     lookup: &str,
     secret_hash: &str,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> StorageResult<String> {
     let id = uuid::Uuid::new_v4().to_string();
     sqlx::query(
-        "INSERT INTO scim_tokens (id, org_id, name, lookup, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO scim_tokens (id, org_id, name, lookup, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&id)
     .bind(org_id)
@@ -44,6 +51,7 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
     .bind(lookup)
     .bind(secret_hash)
     .bind(clock::format(clock::now()))
+    .bind(expires_at.map(clock::format))
     .execute(executor)
     .await?;
     Ok(id)
@@ -52,7 +60,7 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
 /// Returns the tokens, revoked ones included, whose hash starts with `lookup`.
 pub async fn find_by_lookup<'e, E: Executor<'e, Database = Any>>(executor: E, lookup: &str) -> StorageResult<Vec<StoredToken>> {
     let rows = sqlx::query(
-        "SELECT id, org_id, name, secret_hash, created_at, revoked_at FROM scim_tokens WHERE lookup = $1",
+        "SELECT id, org_id, name, secret_hash, created_at, revoked_at, expires_at, last_used_at FROM scim_tokens WHERE lookup = $1",
     )
     .bind(lookup)
     .fetch_all(executor)
@@ -62,7 +70,7 @@ pub async fn find_by_lookup<'e, E: Executor<'e, Database = Any>>(executor: E, lo
 
 pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Vec<StoredToken>> {
     let rows = sqlx::query(
-        "SELECT id, org_id, name, secret_hash, created_at, revoked_at FROM scim_tokens WHERE org_id = $1 ORDER BY created_at, id",
+        "SELECT id, org_id, name, secret_hash, created_at, revoked_at, expires_at, last_used_at FROM scim_tokens WHERE org_id = $1 ORDER BY created_at, id",
     )
     .bind(org_id)
     .fetch_all(executor)
@@ -78,4 +86,14 @@ pub async fn revoke<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str) 
         .execute(executor)
         .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Records that a token authenticated a request at `now`.
+pub async fn touch<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str, now: chrono::DateTime<chrono::Utc>) -> StorageResult<()> {
+    sqlx::query("UPDATE scim_tokens SET last_used_at = $1 WHERE id = $2")
+        .bind(clock::format(now))
+        .bind(id)
+        .execute(executor)
+        .await?;
+    Ok(())
 }

@@ -227,7 +227,7 @@ impl TestApp {
             .await
             .expect("cannot create an organization");
         let token = format!("token-of-{name}-{}", uuid::Uuid::new_v4().simple());
-        hub::service::tokens::store_token(&self.store, &organization.id, "test", &token)
+        hub::service::tokens::store_token(&self.store, &organization.id, "test", &token, None)
             .await
             .expect("cannot store a token");
         token

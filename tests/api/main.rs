@@ -29,5 +29,6 @@ mod patch_property;
 mod process;
 mod operations;
 mod query;
+mod token_health;
 mod sign_in;
 mod users_crud;

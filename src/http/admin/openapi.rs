@@ -96,7 +96,7 @@ fn schemas() -> Value {
             "issuer": text, "audiences": {"type": "array", "items": text}, "jwksUrl": text,
         }},
         "Grants": {"type": "object", "properties": {"role": {"type": "string", "nullable": true, "enum": ["Owner", "Admin", "Member", "Viewer", null]}, "products": products}},
-        "TokenCreate": {"type": "object", "required": ["name"], "properties": {"name": text}},
+        "TokenCreate": {"type": "object", "required": ["name"], "properties": {"name": text, "expiresInDays": {"type": "integer", "minimum": 1, "maximum": 3650}}},
         "ProfileEdit": {"type": "object", "additionalProperties": false, "properties": {
             "displayName": nullable_text, "givenName": nullable_text, "familyName": nullable_text, "title": nullable_text,
             "phone": nullable_text, "avatarUrl": nullable_text, "timezone": nullable_text, "preferredLanguage": nullable_text,

@@ -13,7 +13,7 @@ use crate::http::AppState;
 use crate::domain::user::Role;
 use crate::domain::DomainError;
 use crate::service::admin_users::require_manage_users;
-use crate::service::tokens::{generate_token, store_token};
+use crate::service::tokens::{generate_token, store_token, MAX_TOKEN_DAYS};
 use crate::storage::{audit, tokens};
 
 /// GET /api/v1/scim-tokens: ids, names and dates, never the tokens.
@@ -22,7 +22,22 @@ pub async fn tokens_list(State(state): State<AppState>, caller: AdminCaller) -> 
     let stored = tokens::list(state.store.pool(), &caller.identity.organization.id).await?;
     let items: Vec<Value> = stored
         .iter()
-        .map(|token| json!({"id": token.id, "name": token.name, "createdAt": token.created_at, "revokedAt": token.revoked_at}))
+        .map(|token| {
+            let expired = token
+                .expires_at
+                .as_deref()
+                .and_then(crate::clock::parse)
+                .is_some_and(|expires_at| state.clock.now() >= expires_at);
+            json!({
+                "id": token.id,
+                "name": token.name,
+                "createdAt": token.created_at,
+                "lastUsedAt": token.last_used_at,
+                "expiresAt": token.expires_at,
+                "expired": expired,
+                "revokedAt": token.revoked_at,
+            })
+        })
         .collect();
     Ok(Json(json!({"tokens": items})))
 }
@@ -32,6 +47,9 @@ pub async fn tokens_list(State(state): State<AppState>, caller: AdminCaller) -> 
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     pub name: String,
+    /// Days until the token stops working; absent for a token without expiry.
+    #[serde(default, rename = "expiresInDays")]
+    pub expires_in_days: Option<i64>,
 }
 
 /// Rule 3 applied to tokens: a SCIM token can change any user, Owners included, so only Owners
@@ -54,22 +72,31 @@ pub async fn tokens_create(
     if name.is_empty() || name.len() > 100 {
         return Err(AdminError::bad_request("name must have 1 to 100 characters."));
     }
+    let expires_at = match body.expires_in_days {
+        None => None,
+        Some(days) if (1..=MAX_TOKEN_DAYS).contains(&days) => Some(state.clock.now() + chrono::Duration::days(days)),
+        Some(days) => {
+            return Err(AdminError::bad_request(format!(
+                "expiresInDays {days} is invalid; give 1 to {MAX_TOKEN_DAYS} days, or leave it out for a token without expiry."
+            )))
+        }
+    };
     let org_id = caller.identity.organization.id.clone();
     let token = generate_token();
-    let id = store_token(&state.store, &org_id, name, &token).await?;
+    let id = store_token(&state.store, &org_id, name, &token, expires_at).await?;
     let record = AuditRecord {
         action: "scim_token.created",
         target_type: "scim_token",
         target_id: id.clone(),
         before: None,
-        after: Some(json!({"name": name})),
+        after: Some(json!({"name": name, "expiresAt": expires_at.map(crate::clock::format)})),
     };
     audit::insert(state.store.pool(), &org_id, &caller.context(), &record).await?;
     tracing::info!(token_id = %id, org_id = %org_id, "SCIM token created");
     Ok((
         StatusCode::CREATED,
         [(axum::http::header::CACHE_CONTROL, "no-store")],
-        Json(json!({"id": id, "name": name, "token": token})),
+        Json(json!({"id": id, "name": name, "token": token, "expiresAt": expires_at.map(crate::clock::format)})),
     ))
 }
 
