@@ -142,7 +142,7 @@ enum SignInCommand {
 #[derive(Debug, Subcommand)]
 enum SessionCommand {
     /// Create a session for an Active user and print its token once, for operators and
-    /// scripts; people get sessions by signing in through the identity provider.
+    /// scripts. People get sessions by signing in through the identity provider.
     Create {
         /// The organization's name.
         #[arg(long)]
@@ -635,9 +635,9 @@ fn parse_days(text: &str) -> Result<i64, String> {
     let days: i64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a number of days; write it like 90d"))?;
-    let most = tokens::MAX_TOKEN_DAYS;
-    if !(1..=most).contains(&days) {
-        return Err(format!("{days} days is out of range; give 1 to {most} days"));
+    let maximum = tokens::MAX_TOKEN_DAYS;
+    if !(1..=maximum).contains(&days) {
+        return Err(format!("{days} days is out of range; give 1 to {maximum} days"));
     }
     Ok(days)
 }

@@ -1,5 +1,5 @@
 //! Rules of the sign-in gate: which user a verified identity-provider token belongs to, who may
-//! come in, and what the token says about multi-factor authentication.
+//! come in, and what the token reports about multi-factor authentication.
 
 use std::path::PathBuf;
 

@@ -58,7 +58,7 @@ pub async fn store_token(
     tokens::insert(store.pool(), org_id, name, lookup_key(&hash), &hash, expires_at).await
 }
 
-/// The longest expiry a token may be created with, in days (ten years).
+/// Maximum expiry a token may be created with, in days (ten years).
 pub const MAX_TOKEN_DAYS: i64 = 3650;
 
 /// How often the last use of one token is written: once a minute is precise enough for token

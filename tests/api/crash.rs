@@ -24,7 +24,7 @@ struct Acknowledged {
     patched: HashSet<String>,
     /// ids whose addition to the group returned a 2xx.
     members: HashSet<String>,
-    /// userNames whose create was sent, answered or not.
+    /// userNames whose create was sent, whether or not a response came back.
     attempted: HashSet<String>,
 }
 

@@ -1,6 +1,6 @@
-//! A seeded property test of PATCH: random requests of `add`, `replace` and `remove`, with and
-//! without paths, applied to one user; after each, GET must show exactly what a plain model
-//! of the same operations predicts.
+//! A seeded property test of PATCH. Random requests of `add`, `replace` and `remove`, with and
+//! without paths, are applied to one user, and after each, GET must show exactly what a plain
+//! model of the same operations predicts.
 
 use std::collections::BTreeMap;
 

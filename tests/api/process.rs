@@ -102,3 +102,16 @@ fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("cannot find a free port");
     listener.local_addr().expect("no local address").port()
 }
+
+/// Runs a `hub` command on a test server's database and data folder.
+pub fn run_hub(app: &crate::helpers::TestApp, arguments: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hub"))
+        .arg("--data-dir")
+        .arg(&app.data_dir)
+        .arg("--database-url")
+        .arg(&app.database_url)
+        .args(arguments)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("cannot run hub")
+}

@@ -344,7 +344,7 @@ async fn statuses_refused_with_distinct_codes(app: TestApp) {
     let (status, body) = sign_in(&app, &token_for("oid-dee", "dee@example.com")).await;
     assert_eq!((status, error_code(&body)), (403, "user_deactivated"), "{body}");
 
-    // A removed user signed in once, so Hub still has the object id and answers "removed".
+    // A removed user signed in once, so Hub still has the object id and returns "removed".
     let removed = active_user(&app, "rae@example.com", json!({})).await;
     let (status, _) = sign_in(&app, &token_for("oid-rae", "rae@example.com")).await;
     assert_eq!(status, 200);
@@ -580,15 +580,7 @@ async fn session_endpoint_needs_a_session(app: TestApp) {
 
 /// Runs the `hub` binary on the test server's database and data folder.
 fn hub_command(app: &TestApp, arguments: &[&str]) -> (bool, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
-        .arg("--data-dir")
-        .arg(&app.data_dir)
-        .arg("--database-url")
-        .arg(&app.database_url)
-        .args(arguments)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("cannot run hub");
+    let output = crate::process::run_hub(app, arguments);
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.success(), text)
 }

@@ -68,17 +68,7 @@ both_backends!(expired_token_refused_with_its_date, expiry_out_of_range_rejected
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_line_creates_expiring_tokens() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
-    let run = |arguments: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
-            .arg("--data-dir")
-            .arg(&app.data_dir)
-            .arg("--database-url")
-            .arg(&app.database_url)
-            .args(arguments)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("cannot run hub")
-    };
+    let run = |arguments: &[&str]| crate::process::run_hub(&app, arguments);
 
     let created = run(&["token", "create", "--org", "default", "--name", "okta", "--expires-in", "90d"]);
     let output = String::from_utf8_lossy(&created.stdout).to_string();
