@@ -72,6 +72,7 @@ async fn start_server() -> (Client, tempfile::TempDir) {
         rate_limits: hub::http::rate_limit::RateLimitSettings { per_token: 0, per_address: 0 },
         tls: None,
         shutdown_timeout: std::time::Duration::from_secs(5),
+        request_log: hub::service::request_log::RequestLogSettings::default(),
     };
     let application = Application::build(config).await.expect("the server failed to start");
     let port = application.port();

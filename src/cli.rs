@@ -210,6 +210,18 @@ struct ServeArgs {
     #[arg(long, env = "HUB_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30)]
     shutdown_timeout_seconds: u64,
 
+    /// Whether SCIM requests are recorded in the request log (on or off).
+    #[arg(long, env = "HUB_REQUEST_LOG", default_value = "on", value_parser = ["on", "off"])]
+    request_log: String,
+
+    /// Days the request log keeps its entries (1 to 3650); older ones are purged hourly.
+    #[arg(long, env = "HUB_REQUEST_LOG_RETENTION_DAYS", default_value_t = crate::service::request_log::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    request_log_retention_days: i64,
+
+    /// Request log entries that may wait for storage; further entries are dropped and counted.
+    #[arg(long, env = "HUB_REQUEST_LOG_QUEUE", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    request_log_queue: u64,
+
     #[command(flatten)]
     mail: MailArgs,
 
@@ -368,6 +380,12 @@ async fn serve(storage: StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         },
         tls: args.tls_cert.zip(args.tls_key).map(|(certificate, key)| crate::config::TlsFiles { certificate, key }),
         shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout_seconds),
+        request_log: crate::service::request_log::RequestLogSettings {
+            enabled: args.request_log == "on",
+            queue_capacity: args.request_log_queue as usize,
+            retention: chrono::Duration::days(args.request_log_retention_days),
+            ..Default::default()
+        },
     };
     if let Some(token) = &config.bootstrap_token {
         if token.chars().count() < MIN_RECOMMENDED_TOKEN_LENGTH {
@@ -448,6 +466,8 @@ async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()
         }
         TokenCommand::List { org } => {
             let organization = find_organization(&store, &storage, &org).await?;
+            let since = crate::clock::now() - chrono::Duration::hours(24);
+            let counts = crate::storage::request_log::token_counts(store.pool(), &organization.id, since).await?;
             for token in token_store::list(store.pool(), &organization.id).await? {
                 let expired = token
                     .expires_at
@@ -461,7 +481,11 @@ async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()
                     (None, None) => "active".to_string(),
                 };
                 let used = token.last_used_at.as_deref().unwrap_or("never");
-                println!("{}\t{}\tcreated {}\tlast used {used}\t{state}", token.id, token.name, token.created_at);
+                let last_day = counts.get(&token.id).copied().unwrap_or_default();
+                println!(
+                    "{}\t{}\tcreated {}\tlast used {used}\t{} requests, {} errors in 24 h\t{state}",
+                    token.id, token.name, token.created_at, last_day.requests, last_day.errors
+                );
             }
         }
     }

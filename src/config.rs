@@ -46,6 +46,8 @@ pub struct ServeConfig {
     pub tls: Option<TlsFiles>,
     /// How long a stopping server waits for requests in flight.
     pub shutdown_timeout: std::time::Duration,
+    /// Capture, queue and retention of the SCIM request log.
+    pub request_log: crate::service::request_log::RequestLogSettings,
 }
 
 /// PEM files of the server's TLS certificate chain and private key.

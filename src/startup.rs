@@ -25,6 +25,7 @@ pub struct Application {
     /// The TLS configuration (reloadable) and the files it comes from.
     tls: Option<(RustlsConfig, TlsFiles)>,
     shutdown_timeout: Duration,
+    request_log: crate::service::request_log::RequestLogSettings,
     state: AppState,
     port: u16,
     bootstrap: Bootstrap,
@@ -74,6 +75,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}; choose another address with --listen or HUB_LISTEN", config.listen))?;
         let bound = listener.local_addr()?;
+        let request_log = crate::service::request_log::RequestLog::start(store.clone(), clock.clone(), &config.request_log);
         let state = AppState {
             store,
             settings: Arc::new(HttpSettings {
@@ -89,11 +91,13 @@ impl Application {
             token_cache: Arc::new(crate::service::tokens::TokenCache::default()),
             provider_keys: Arc::new(crate::service::provider_keys::ProviderKeys::default()),
             rate_limits: Arc::new(crate::http::rate_limit::RateLimits::new(config.rate_limits)),
+            request_log,
         };
         Ok(Application {
             listener,
             tls,
             shutdown_timeout: config.shutdown_timeout,
+            request_log: config.request_log.clone(),
             state,
             port: bound.port(),
             bootstrap,
@@ -126,6 +130,11 @@ impl Application {
         let store = self.state.store.clone();
         let statistics = crate::storage::statistics::spawn_refresh(store.clone());
         let pruning = spawn_rate_limit_pruning(self.state.rate_limits.clone());
+        let request_log = self.state.request_log.clone();
+        let purge = self
+            .request_log
+            .enabled
+            .then(|| crate::service::request_log::spawn_purge(store.clone(), self.state.clock.clone(), &self.request_log));
         let router = router(self.state);
 
         match self.tls {
@@ -155,6 +164,10 @@ impl Application {
 
         if let Some(worker) = self.mail_worker {
             worker.shutdown().await;
+        }
+        request_log.shutdown().await;
+        if let Some(purge) = purge {
+            purge.abort();
         }
         statistics.abort();
         pruning.abort();

@@ -21,4 +21,20 @@ pub enum DomainError {
     /// time zone).
     #[error("{0}")]
     InvalidValue(String),
+    /// An invitation to an address outside the organization's verified domains.
+    #[error("{0}")]
+    UnverifiedDomain(String),
+}
+
+impl DomainError {
+    /// Names the Hub rule behind the error, for the request log and error codes; `None` for
+    /// errors that are not a rule of the organization.
+    pub fn rule(&self) -> Option<&'static str> {
+        match self {
+            DomainError::OwnerLimit(_) => Some("owner_limit"),
+            DomainError::LastOwner(_) => Some("last_owner"),
+            DomainError::UnverifiedDomain(_) => Some("verified_domain"),
+            DomainError::Forbidden(_) | DomainError::Conflict(_) | DomainError::InvalidValue(_) => None,
+        }
+    }
 }

@@ -97,8 +97,8 @@ pub fn check_verified_domain(email: &str, verified_domains: &[String]) -> Result
     if verified_domains.iter().any(|verified| verified.eq_ignore_ascii_case(domain)) {
         return Ok(());
     }
-    Err(DomainError::InvalidValue(format!(
-        "Unverified email domain: {domain:?} is not one of the organization's verified domains ({}). Invite an address in one of them, or add the domain to the organization.",
+    Err(DomainError::UnverifiedDomain(format!(
+        "Unverified email domain: {domain:?} is not one of the organization's verified domains ({}). Use an address in one of them, or add the domain to the organization's verified domains (PATCH /api/v1/organization, Owners only).",
         verified_domains.join(", ")
     )))
 }

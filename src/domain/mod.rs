@@ -7,6 +7,7 @@ pub mod audit;
 pub mod error;
 pub mod group;
 pub mod invitation;
+pub mod request_log;
 pub mod rules;
 pub mod sign_in;
 pub mod user;

@@ -165,6 +165,42 @@ impl Lifecycle {
     }
 }
 
+/// The most significant change an update made to a user, for the request log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserChange {
+    Unchanged,
+    Deactivated,
+    Reactivated,
+    RoleChanged,
+    ProductsChanged,
+    ProfileChanged,
+}
+
+impl UserChange {
+    /// Compares two states of a user. A change of status outranks a change of role, which
+    /// outranks a change of product access, which outranks a profile change.
+    pub fn between(before: &User, after: &User) -> UserChange {
+        let was_active = before.lifecycle.is_active();
+        let is_active = after.lifecycle.is_active();
+        if was_active && !is_active {
+            return UserChange::Deactivated;
+        }
+        if !was_active && is_active {
+            return UserChange::Reactivated;
+        }
+        if before.role != after.role {
+            return UserChange::RoleChanged;
+        }
+        if before.products != after.products {
+            return UserChange::ProductsChanged;
+        }
+        if before.profile != after.profile || before.lifecycle != after.lifecycle {
+            return UserChange::ProfileChanged;
+        }
+        UserChange::Unchanged
+    }
+}
+
 /// A Hub user: Hub's own state plus the SCIM profile the identity provider manages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {

@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use super::extract::bearer_token;
+use super::request_log::RequestNote;
 use super::AppState;
 use crate::scim::ScimError;
 use crate::service::tokens::{self, TokenIdentity};
@@ -29,8 +30,10 @@ impl FromRequestParts<AppState> for ScimCaller {
             return Err(ScimError::unauthorized("The Authorization header must use the Bearer scheme: 'Bearer <SCIM token>'.").into());
         };
 
+        let note = parts.extensions.get::<RequestNote>().cloned().unwrap_or_default();
         match tokens::verify_cached(&state.store, &state.token_cache, token).await? {
             Some(identity) => {
+                note.caller(&identity);
                 tracing::Span::current().record("org_id", identity.organization.id.as_str());
                 tracing::Span::current().record("token_id", identity.token_id.as_str());
                 let now = state.clock.now();
@@ -52,7 +55,13 @@ impl FromRequestParts<AppState> for ScimCaller {
             }
             None => {
                 state.check_unauthenticated(&parts.extensions)?;
-                tracing::info!("SCIM request with an unknown or revoked token");
+                match tokens::identify_revoked(&state.store, token).await? {
+                    Some(identity) => {
+                        note.caller(&identity);
+                        tracing::info!(token_id = %identity.token_id, org_id = %identity.organization.id, "SCIM request with a revoked token");
+                    }
+                    None => tracing::info!("SCIM request with an unknown token"),
+                }
                 Err(ScimError::unauthorized("The bearer token is not valid or was revoked.").into())
             }
         }

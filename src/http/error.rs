@@ -36,17 +36,19 @@ impl From<StorageError> for ApiError {
 }
 
 /// Rule violations are conflicts with the organization's current state (409); other domain
-/// errors are invalid values (400).
+/// errors are invalid values (400). Each rule violation carries the rule's name for the request
+/// log, and its detail already says what the administrator can do.
 fn domain_error(error: DomainError) -> ScimError {
-    match error {
-        DomainError::OwnerLimit(detail) | DomainError::LastOwner(detail) => {
-            tracing::warn!(detail = %detail, "request rejected by an owner rule");
-            ScimError::conflict(detail)
-        }
-        DomainError::InvalidValue(detail) => ScimError::invalid_value(detail),
-        DomainError::Forbidden(detail) => ScimError::forbidden(detail),
-        DomainError::Conflict(detail) => ScimError::conflict(detail),
+    let rule = error.rule();
+    if let Some(rule) = rule {
+        tracing::warn!(rule, detail = %error, "request rejected by a Hub rule");
     }
+    let scim_error = match error {
+        DomainError::OwnerLimit(detail) | DomainError::LastOwner(detail) | DomainError::Conflict(detail) => ScimError::conflict(detail),
+        DomainError::InvalidValue(detail) | DomainError::UnverifiedDomain(detail) => ScimError::invalid_value(detail),
+        DomainError::Forbidden(detail) => ScimError::forbidden(detail),
+    };
+    scim_error.with_rule(rule)
 }
 
 /// Maps a unique index that fired despite the checks in the transaction to a uniqueness error.
@@ -80,6 +82,11 @@ impl IntoResponse for ApiError {
         }
         let body = error.to_json().to_string();
         let mut response = (status, body).into_response();
+        response.extensions_mut().insert(super::request_log::ErrorSummary {
+            scim_type: error.scim_type.map(|kind| kind.as_str()),
+            detail: error.detail.clone(),
+            rule: error.rule,
+        });
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE));
         if let Some(seconds) = error.retry_after_seconds {

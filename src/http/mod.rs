@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod rate_limit;
 pub mod request_id;
+pub mod request_log;
 pub mod response;
 pub mod scim_bulk;
 pub mod scim_discovery;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub provider_keys: Arc<ProviderKeys>,
     /// Request rate limits per SCIM token and per client address.
     pub rate_limits: Arc<rate_limit::RateLimits>,
+    /// The capture queue of the SCIM request log.
+    pub request_log: Arc<crate::service::request_log::RequestLog>,
 }
 
 impl AppState {
@@ -144,7 +147,8 @@ pub fn router(state: AppState) -> Router {
         .route("/Me", axum::routing::any(scim_discovery::me))
         .route("/Bulk", post(scim_bulk::bulk))
         .fallback(scim_not_found)
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_log::capture));
 
     let router = Router::new()
         .route("/health", get(health))

@@ -17,9 +17,11 @@ use super::auth::ScimCaller;
 use super::error::ApiError;
 use super::extract::ScimJson;
 use super::request_id::RequestId;
+use super::request_log::RequestNote;
 use super::response::ScimResponse;
 use super::scim_users::change_context;
 use super::AppState;
+use crate::domain::request_log::{clip, OperationSummary, MAX_TEXT};
 use crate::scim::discovery::MAX_BULK_OPERATIONS;
 use crate::scim::schema::{BULK_REQUEST, BULK_RESPONSE};
 use crate::scim::user::etag;
@@ -83,6 +85,7 @@ pub async fn bulk(
     headers: HeaderMap,
     caller: ScimCaller,
     Extension(request_id): Extension<RequestId>,
+    note: RequestNote,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
     let (operations, fail_on_errors) = parse_request(&body)?;
@@ -94,6 +97,7 @@ pub async fn bulk(
         base_url: &base_url,
     };
     let outcomes = run(&executor, &operations, fail_on_errors).await;
+    note.bulk_operations(summaries(&operations, &outcomes));
 
     let results: Vec<Value> = outcomes
         .iter()
@@ -119,6 +123,23 @@ pub async fn bulk(
         .collect();
     tracing::info!(operations = operations.len(), processed = results.len(), "bulk request processed");
     Ok(ScimResponse::ok(json!({"schemas": [BULK_RESPONSE], "Operations": results})))
+}
+
+/// Summarises each processed operation for the request log: method, path, status and error.
+fn summaries(operations: &[BulkOperation], outcomes: &[(usize, Outcome)]) -> Vec<OperationSummary> {
+    outcomes
+        .iter()
+        .map(|(index, outcome)| {
+            let operation = &operations[*index];
+            OperationSummary {
+                op: operation.method.as_str().to_string(),
+                path: Some(clip(&operation.path, MAX_TEXT)),
+                status: Some(outcome.status),
+                scim_type: outcome.error.as_ref().and_then(|error| error.scim_type).map(|kind| kind.as_str().to_string()),
+                detail: outcome.error.as_ref().map(|error| clip(&error.detail, MAX_TEXT)),
+            }
+        })
+        .collect()
 }
 
 fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {

@@ -88,6 +88,7 @@ pub async fn me(
     let record = crate::service::users::UserRecord {
         user: identity.user,
         memberships: identity.memberships,
+        change: crate::domain::user::UserChange::Unchanged,
     };
     let base_url = state.scim_base_url(&headers);
     let mut response = ScimResponse::ok(record.render(&base_url)).with_etag(crate::scim::user::etag(record.user.version));

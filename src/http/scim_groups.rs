@@ -13,6 +13,7 @@ use super::auth::ScimCaller;
 use super::error::ApiError;
 use super::extract::{header_text, QueryParams, ScimJson};
 use super::request_id::RequestId;
+use super::request_log::{group_patch_action, RequestNote};
 use super::response::ScimResponse;
 use super::scim_users::{change_context, search_request_params};
 use super::AppState;
@@ -74,10 +75,12 @@ pub async fn groups_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: ScimCaller,
+    note: RequestNote,
     Path(id): Path<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     let record = groups::get(&state.store, &caller.0.organization.id, &id, wants_members(&query)).await?;
+    note.target(Some(&record.group.display_name));
     if let Some(if_none_match) = header_text(&headers, header::IF_NONE_MATCH) {
         if etag_list_matches(if_none_match, record.group.version) {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
@@ -96,12 +99,15 @@ pub async fn groups_create(
     headers: HeaderMap,
     caller: ScimCaller,
     Extension(request_id): Extension<RequestId>,
+    note: RequestNote,
     query: QueryParams,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
+    note.target(body.get("displayName").and_then(Value::as_str));
     let context = change_context(&caller, &request_id);
     let input = groups::parse_body(&body)?;
     let record = groups::create(&state.store, &caller.0.organization, &context, input).await?;
+    note.resource_id(&record.group.id);
     group_response(&state, &headers, &query, &record, StatusCode::CREATED)
 }
 
@@ -111,10 +117,12 @@ pub async fn groups_replace(
     headers: HeaderMap,
     caller: ScimCaller,
     Extension(request_id): Extension<RequestId>,
+    note: RequestNote,
     Path(id): Path<String>,
     query: QueryParams,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
+    note.target(body.get("displayName").and_then(Value::as_str));
     let context = change_context(&caller, &request_id);
     let input = groups::parse_body(&body)?;
     let if_match = header_text(&headers, header::IF_MATCH);
@@ -131,13 +139,17 @@ pub async fn groups_patch(
     headers: HeaderMap,
     caller: ScimCaller,
     Extension(request_id): Extension<RequestId>,
+    note: RequestNote,
     Path(id): Path<String>,
     query: QueryParams,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ApiError> {
+    note.patch_operations(&body);
+    note.action(group_patch_action(&body));
     let context = change_context(&caller, &request_id);
     let if_match = header_text(&headers, header::IF_MATCH);
     let record = groups::patch(&state.store, &caller.0.organization, &context, &id, &body, if_match).await?;
+    note.target(Some(&record.group.display_name));
     let wants_body = query.get("attributes").is_some() || query.get("excludedAttributes").is_some();
     if !wants_body {
         let mut response = StatusCode::NO_CONTENT.into_response();
@@ -156,11 +168,13 @@ pub async fn groups_delete(
     headers: HeaderMap,
     caller: ScimCaller,
     Extension(request_id): Extension<RequestId>,
+    note: RequestNote,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let context = change_context(&caller, &request_id);
     let if_match = header_text(&headers, header::IF_MATCH);
-    groups::delete(&state.store, &caller.0.organization, &context, &id, if_match).await?;
+    let removed = groups::delete(&state.store, &caller.0.organization, &context, &id, if_match).await?;
+    note.target(Some(&removed.display_name));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -169,8 +183,10 @@ pub async fn groups_list(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: ScimCaller,
+    note: RequestNote,
     query: QueryParams,
 ) -> Result<ScimResponse, ApiError> {
+    note.filter(query.get("filter"));
     list_groups(&state, &headers, &caller, query).await
 }
 
@@ -196,8 +212,10 @@ pub async fn groups_search(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: ScimCaller,
+    note: RequestNote,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
     let query = search_request_params(&body as &Value)?;
+    note.filter(query.get("filter"));
     list_groups(&state, &headers, &caller, query).await
 }

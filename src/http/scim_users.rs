@@ -10,6 +10,7 @@ use super::auth::ScimCaller;
 use super::error::ApiError;
 use super::extract::{header_text, QueryParams, ScimJson};
 use super::request_id::RequestId;
+use super::request_log::{user_patch_intent, RequestNote};
 use super::response::ScimResponse;
 use super::AppState;
 use crate::domain::audit::{Actor, ChangeContext};
@@ -62,10 +63,12 @@ pub async fn users_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: ScimCaller,
+    note: RequestNote,
     Path(id): Path<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     let record = users::get(&state.store, &caller.0.organization.id, &id).await?;
+    note.target(record.user.user_name());
     if let Some(if_none_match) = header_text(&headers, header::IF_NONE_MATCH) {
         if users::etag_list_matches(if_none_match, record.user.version) {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
@@ -84,9 +87,11 @@ pub async fn users_create(
     headers: HeaderMap,
     caller: ScimCaller,
     Extension(request_id): Extension<RequestId>,
+    note: RequestNote,
     query: QueryParams,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
+    note.target(body.get("userName").and_then(Value::as_str));
     let context = change_context(&caller, &request_id);
     let inviter = Inviter {
         actor: context.actor.clone(),
@@ -94,6 +99,7 @@ pub async fn users_create(
     };
     let settings = state.invitation_settings();
     let user = users::create(&state.store, &caller.0.organization, &context, &body, Some((&inviter, &settings))).await?;
+    note.resource_id(&user.user.id);
     state.notify_mail_worker();
     user_response(&state, &headers, &query, &user, StatusCode::CREATED)
 }
@@ -104,13 +110,16 @@ pub async fn users_replace(
     headers: HeaderMap,
     caller: ScimCaller,
     Extension(request_id): Extension<RequestId>,
+    note: RequestNote,
     Path(id): Path<String>,
     query: QueryParams,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
+    note.target(body.get("userName").and_then(Value::as_str));
     let context = change_context(&caller, &request_id);
     let if_match = header_text(&headers, header::IF_MATCH);
     let user = users::replace(&state.store, &caller.0.organization, &context, &id, &body, if_match).await?;
+    note.user_change(user.change);
     user_response(&state, &headers, &query, &user, StatusCode::OK)
 }
 
@@ -120,13 +129,18 @@ pub async fn users_patch(
     headers: HeaderMap,
     caller: ScimCaller,
     Extension(request_id): Extension<RequestId>,
+    note: RequestNote,
     Path(id): Path<String>,
     query: QueryParams,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
+    note.patch_operations(&body);
+    note.action(user_patch_intent(&body));
     let context = change_context(&caller, &request_id);
     let if_match = header_text(&headers, header::IF_MATCH);
     let user = users::patch(&state.store, &caller.0.organization, &context, &id, &body, if_match).await?;
+    note.target(user.user.user_name());
+    note.user_change(user.change);
     user_response(&state, &headers, &query, &user, StatusCode::OK)
 }
 
@@ -136,11 +150,13 @@ pub async fn users_delete(
     headers: HeaderMap,
     caller: ScimCaller,
     Extension(request_id): Extension<RequestId>,
+    note: RequestNote,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let context = change_context(&caller, &request_id);
     let if_match = header_text(&headers, header::IF_MATCH);
-    users::delete(&state.store, &caller.0.organization, &context, &id, if_match).await?;
+    let removed = users::delete(&state.store, &caller.0.organization, &context, &id, if_match).await?;
+    note.target(removed.user_name());
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -149,8 +165,10 @@ pub async fn users_list(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: ScimCaller,
+    note: RequestNote,
     query: QueryParams,
 ) -> Result<ScimResponse, ApiError> {
+    note.filter(query.get("filter"));
     list_users(&state, &headers, &caller, query).await
 }
 
@@ -181,9 +199,11 @@ pub async fn users_search(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: ScimCaller,
+    note: RequestNote,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
     let query = search_request_params(&body)?;
+    note.filter(query.get("filter"));
     list_users(&state, &headers, &caller, query).await
 }
 
@@ -194,9 +214,11 @@ pub async fn root_search(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: ScimCaller,
+    note: RequestNote,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
     let query = search_request_params(&body)?;
+    note.filter(query.get("filter"));
     let params = parse_params(&query.0, state.settings.max_page_size)?;
     if params.cursor.is_some() {
         return Err(ScimError::invalid_value(

@@ -55,6 +55,9 @@ pub struct ScimError {
     pub detail: String,
     /// For 429 and 503: the seconds a client should wait, sent as `Retry-After`.
     pub retry_after_seconds: Option<u64>,
+    /// The Hub rule that rejected the request (`owner_limit`, `last_owner`,
+    /// `verified_domain`), for the request log. It is not part of the response body.
+    pub rule: Option<&'static str>,
 }
 
 impl ScimError {
@@ -64,7 +67,13 @@ impl ScimError {
             scim_type,
             detail: detail.into(),
             retry_after_seconds: None,
+            rule: None,
         }
+    }
+
+    /// Tags the error with the Hub rule that caused it.
+    pub fn with_rule(self, rule: Option<&'static str>) -> Self {
+        ScimError { rule, ..self }
     }
 
     /// Builds a 429 with the delay after which the client may retry.

@@ -195,6 +195,11 @@ fn coerce_string(def: &AttributeDef, value: &Value, label: &str) -> Result<Value
 }
 
 fn type_error(label: &str, expected: &str, value: &Value) -> ScimError {
+    // A password is never echoed, because error details are logged and shown to admins.
+    let attribute = label.rsplit(['.', ':']).next().unwrap_or(label);
+    if attribute.eq_ignore_ascii_case("password") {
+        return ScimError::invalid_value(format!("Attribute '{label}' must be {expected}; the value is not shown."));
+    }
     let mut shown = value.to_string();
     if shown.len() > 80 {
         let cut = (0..=80).rev().find(|i| shown.is_char_boundary(*i)).unwrap_or(0);

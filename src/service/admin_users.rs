@@ -339,5 +339,9 @@ async fn finish(mut tx: WriteTx, user: User) -> ServiceResult<UserRecord> {
     let mut by_user = groups::memberships_of(&mut *tx.tx, &org_id, &[user.id.clone()]).await?;
     let memberships = by_user.remove(&user.id).unwrap_or_default();
     tx.commit().await?;
-    Ok(UserRecord { user, memberships })
+    Ok(UserRecord {
+        user,
+        memberships,
+        change: crate::domain::user::UserChange::Unchanged,
+    })
 }

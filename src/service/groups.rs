@@ -172,14 +172,14 @@ pub async fn patch(
     save(tx, context, org, &before, group, &split.member_changes).await
 }
 
-/// Deletes a group and its memberships.
+/// Deletes a group and its memberships, and returns the group as it was.
 pub async fn delete(
     store: &Store,
     org: &Organization,
     context: &ChangeContext,
     id: &str,
     if_match: Option<&str>,
-) -> ServiceResult<()> {
+) -> ServiceResult<Group> {
     let mut tx = store.begin_write(&org.id).await?;
     let before = load_for_write(&mut tx, &org.id, id, if_match).await?;
     let seats_before = if before.grant_role == Some(Role::Owner) {
@@ -194,7 +194,7 @@ pub async fn delete(
     record(&mut tx, context, &before.id, "group.deleted", Some(before_snapshot), None).await?;
     tx.commit().await?;
     tracing::info!(group_id = %id, org_id = %org.id, "group deleted");
-    Ok(())
+    Ok(before)
 }
 
 async fn load_for_write(tx: &mut WriteTx, org_id: &str, id: &str, if_match: Option<&str>) -> ServiceResult<Group> {

@@ -128,6 +128,16 @@ pub fn invitation_address(user: &User) -> Option<String> {
         .and_then(|address| validate_email(&address).ok())
 }
 
+/// Checks that a user created over SCIM may be invited: when the organization lists verified
+/// domains, the invitation address must be in one of them, as for an invitation by an admin.
+/// A user without a usable address passes, because no mail goes out.
+pub fn check_provisioned_address(user: &User, organization: &Organization) -> Result<(), crate::domain::DomainError> {
+    match invitation_address(user) {
+        Some(address) => check_verified_domain(&address, &organization.verified_domains),
+        None => Ok(()),
+    }
+}
+
 /// Invites a user created over SCIM, inside the creating transaction. Users without a usable
 /// address stay Invited without a mail; an administrator can invite them later.
 pub async fn invite_provisioned_user(
@@ -327,6 +337,7 @@ pub async fn register(store: &Store, token: &str, request_id: &str, clock: &dyn 
         UserRecord {
             user,
             memberships: Vec::new(),
+            change: crate::domain::user::UserChange::Unchanged,
         },
         organization,
     ))

@@ -7,6 +7,7 @@ pub mod invitations;
 pub mod keys;
 pub(crate) mod listing;
 pub mod provider_keys;
+pub mod request_log;
 pub mod search;
 pub mod sessions;
 pub mod sign_in;

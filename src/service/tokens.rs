@@ -136,32 +136,45 @@ pub async fn verify_cached(store: &Store, cache: &TokenCache, token: &str) -> St
 
 /// Finds the live token matching `token`.
 pub async fn verify(store: &Store, token: &str) -> StorageResult<Option<TokenIdentity>> {
+    match find_stored(store, token).await? {
+        Some(stored) if stored.revoked_at.is_none() => identity_of(store, stored).await,
+        _ => Ok(None),
+    }
+}
+
+/// Finds the revoked token matching `token`, so a request that still uses it can be shown to
+/// its organization. Returns `None` for a live or unknown token.
+pub async fn identify_revoked(store: &Store, token: &str) -> StorageResult<Option<TokenIdentity>> {
+    match find_stored(store, token).await? {
+        Some(stored) if stored.revoked_at.is_some() => identity_of(store, stored).await,
+        _ => Ok(None),
+    }
+}
+
+/// Finds the stored token, revoked or not, whose full hash matches `token`.
+async fn find_stored(store: &Store, token: &str) -> StorageResult<Option<tokens::StoredToken>> {
     let hash = hash_token(token);
     let candidates = tokens::find_by_lookup(store.pool(), lookup_key(&hash)).await?;
-    let matched = candidates
+    Ok(candidates
         .into_iter()
-        .find(|candidate| bool::from(candidate.secret_hash.as_bytes().ct_eq(hash.as_bytes())));
-    let Some(matched) = matched.filter(|candidate| candidate.revoked_at.is_none()) else {
-        return Ok(None);
-    };
-    let Some(organization) = organizations::find_by_id(store.pool(), &matched.org_id).await? else {
+        .find(|candidate| bool::from(candidate.secret_hash.as_bytes().ct_eq(hash.as_bytes()))))
+}
+
+async fn identity_of(store: &Store, stored: tokens::StoredToken) -> StorageResult<Option<TokenIdentity>> {
+    let Some(organization) = organizations::find_by_id(store.pool(), &stored.org_id).await? else {
         return Ok(None);
     };
     Ok(Some(TokenIdentity {
-        token_id: matched.id,
-        token_name: matched.name,
+        token_id: stored.id,
+        token_name: stored.name,
         organization,
-        expires_at: matched.expires_at.as_deref().and_then(crate::clock::parse),
+        expires_at: stored.expires_at.as_deref().and_then(crate::clock::parse),
     }))
 }
 
 /// Returns whether a token with this exact value is stored (revoked or not).
 pub async fn exists(store: &Store, token: &str) -> StorageResult<bool> {
-    let hash = hash_token(token);
-    let candidates = tokens::find_by_lookup(store.pool(), lookup_key(&hash)).await?;
-    Ok(candidates
-        .iter()
-        .any(|candidate| bool::from(candidate.secret_hash.as_bytes().ct_eq(hash.as_bytes()))))
+    Ok(find_stored(store, token).await?.is_some())
 }
 
 /// The outcome of the bootstrap at start.

@@ -6,13 +6,13 @@
 
 use serde_json::{json, Map, Value};
 
-use super::invitations::{invite_provisioned_user, InvitationSettings, Inviter};
+use super::invitations::{check_provisioned_address, invite_provisioned_user, InvitationSettings, Inviter};
 use super::{ServiceError, ServiceResult};
 use crate::clock;
 use crate::domain::audit::{AuditRecord, ChangeContext};
 use crate::domain::group::Membership;
 use crate::domain::rules::{check_owner_change, OwnerSeat};
-use crate::domain::user::{role_from_values, validate_products, validate_timezone, Lifecycle, Role, Status, User};
+use crate::domain::user::{role_from_values, UserChange, validate_products, validate_timezone, Lifecycle, Role, Status, User};
 use crate::domain::DomainError;
 use crate::scim::document::{check_required, drop_empty_extensions, parse_body};
 use super::listing::{self, Lister};
@@ -30,6 +30,8 @@ use crate::storage::{audit, groups, sessions, users, Keyed, ListQuery, Store, St
 pub struct UserRecord {
     pub user: User,
     pub memberships: Vec<Membership>,
+    /// What the request changed; `Unchanged` for reads and creates.
+    pub change: UserChange,
 }
 
 impl UserRecord {
@@ -45,6 +47,7 @@ pub async fn get(store: &Store, org_id: &str, id: &str) -> ServiceResult<UserRec
         Some(found) if found.user.removed_at.is_none() => Ok(UserRecord {
             user: found.user,
             memberships: found.memberships,
+            change: UserChange::Unchanged,
         }),
         _ => Err(not_found(id)),
     }
@@ -97,6 +100,9 @@ pub async fn create(
         user.lifecycle = Lifecycle::new(Status::Active);
     }
     apply_input(&mut user, input, org, RoleSource::Body)?;
+    if invitation.is_some() && user.lifecycle.status == Status::Invited {
+        check_provisioned_address(&user, org)?;
+    }
 
     let mut tx = store.begin_write(&org.id).await?;
     check_unique(&mut tx, &user).await?;
@@ -113,6 +119,7 @@ pub async fn create(
     Ok(UserRecord {
         user,
         memberships: Vec::new(),
+        change: UserChange::Unchanged,
     })
 }
 
@@ -165,14 +172,15 @@ pub async fn patch(
 }
 
 /// Deletes a user (RFC 7644 §3.6): Hub deactivates and removes it in one step, keeping the id
-/// as a tombstone and freeing the userName. Both steps are audited.
+/// as a tombstone and freeing the userName. Both steps are audited. Returns the user as it was
+/// before, for the request log.
 pub async fn delete(
     store: &Store,
     org: &Organization,
     context: &ChangeContext,
     id: &str,
     if_match: Option<&str>,
-) -> ServiceResult<()> {
+) -> ServiceResult<User> {
     let mut tx = store.begin_write(&org.id).await?;
     let before = load_for_write(&mut tx, &org.id, id, if_match).await?;
     let seats_before = users::owner_seats(&mut *tx.tx, &org.id).await?;
@@ -196,7 +204,7 @@ pub async fn delete(
     record(&mut tx, context, "user.removed", Some(&deactivated), Some(&user)).await?;
     tx.commit().await?;
     tracing::info!(user_id = %id, org_id = %org.id, "user deleted");
-    Ok(())
+    Ok(before)
 }
 
 /// Loads the user inside the transaction and checks `If-Match`.
@@ -241,6 +249,7 @@ async fn save_change(mut tx: WriteTx, context: &ChangeContext, before: &User, mu
         return Ok(UserRecord {
             user: before.clone(),
             memberships,
+            change: UserChange::Unchanged,
         });
     }
     check_unique(&mut tx, &user).await?;
@@ -268,7 +277,8 @@ async fn save_change(mut tx: WriteTx, context: &ChangeContext, before: &User, mu
     let memberships = load_memberships(&mut *tx.tx, &user.org_id, &user.id).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, org_id = %user.org_id, action, "user changed");
-    Ok(UserRecord { user, memberships })
+    let change = UserChange::between(before, &user);
+    Ok(UserRecord { user, memberships, change })
 }
 
 fn same_state(before: &User, after: &User) -> bool {

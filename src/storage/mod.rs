@@ -16,6 +16,7 @@ pub mod groups;
 pub mod invitations;
 pub mod mail_queue;
 pub mod organizations;
+pub mod request_log;
 pub mod sessions;
 pub mod sign_in;
 pub mod sqlite_reader;

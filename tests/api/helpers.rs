@@ -39,6 +39,8 @@ pub struct TestApp {
     /// The server's clock; tests move it forward to expire invitations and sessions.
     pub clock: std::sync::Arc<hub::clock::ManualClock>,
     pub session_keys: std::sync::Arc<hub::service::sessions::SessionKeys>,
+    /// The server's SCIM request log queue; tests flush it before reading the log.
+    pub request_log: std::sync::Arc<hub::service::request_log::RequestLog>,
     pub data_dir: std::path::PathBuf,
     _data_dir: tempfile::TempDir,
 }
@@ -141,6 +143,7 @@ async fn start_server_with_mail(
         },
         tls: None,
         shutdown_timeout: std::time::Duration::from_secs(5),
+        request_log: hub::service::request_log::RequestLogSettings::default(),
     };
     configure(&mut config);
     let clock = std::sync::Arc::new(hub::clock::ManualClock::new(hub::clock::now()));
@@ -150,11 +153,13 @@ async fn start_server_with_mail(
     let port = application.port();
     let store = application.store().clone();
     let session_keys = application.state().session_keys.clone();
+    let request_log = application.state().request_log.clone();
     tokio::spawn(application.run_until_stopped(std::future::pending()));
     TestApp {
         base_url: format!("http://127.0.0.1:{port}"),
         clock,
         session_keys,
+        request_log,
         data_dir: data_dir.path().to_path_buf(),
         scim_url: format!("http://127.0.0.1:{port}/scim/v2"),
         token: BOOTSTRAP_TOKEN.to_string(),

@@ -29,6 +29,7 @@ mod patch_property;
 mod process;
 mod operations;
 mod query;
+mod request_log;
 mod token_health;
 mod sign_in;
 mod users_crud;

@@ -18,7 +18,8 @@ pub const REMOVED_USER: &str = "Removed User";
 
 const MAX_LIMIT: i64 = 200;
 
-fn parse_time(query: &HashMap<String, String>, name: &str) -> Result<Option<String>, AdminError> {
+/// Reads an RFC 3339 time parameter into the stored time format.
+pub(crate) fn parse_time(query: &HashMap<String, String>, name: &str) -> Result<Option<String>, AdminError> {
     match query.get(name) {
         None => Ok(None),
         Some(text) => chrono::DateTime::parse_from_rfc3339(text)

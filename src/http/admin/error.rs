@@ -70,6 +70,7 @@ impl From<DomainError> for AdminError {
             DomainError::Conflict(message) => AdminError::new(StatusCode::CONFLICT, "conflict", message),
             DomainError::Forbidden(message) => AdminError::new(StatusCode::FORBIDDEN, "forbidden", message),
             DomainError::InvalidValue(message) => AdminError::new(StatusCode::BAD_REQUEST, "invalid_value", message),
+            DomainError::UnverifiedDomain(message) => AdminError::new(StatusCode::BAD_REQUEST, "unverified_domain", message),
         }
     }
 }

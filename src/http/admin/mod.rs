@@ -9,6 +9,7 @@ pub mod invitations;
 pub mod openapi;
 pub mod organization;
 pub mod registration;
+pub mod scim_requests;
 pub mod sign_in;
 pub mod tokens;
 pub mod users;
@@ -44,6 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit::audit_list))
         .route("/scim-tokens", get(tokens::tokens_list).post(tokens::tokens_create))
         .route("/scim-tokens/{id}", axum::routing::delete(tokens::tokens_revoke))
+        .route("/scim-requests", get(scim_requests::requests_list))
+        .route("/scim-requests/{id}", get(scim_requests::requests_get))
         .route(
             "/organization",
             get(organization::organization_get).patch(organization::organization_patch),

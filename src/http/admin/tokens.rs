@@ -14,12 +14,15 @@ use crate::domain::user::Role;
 use crate::domain::DomainError;
 use crate::service::admin_users::require_manage_users;
 use crate::service::tokens::{generate_token, store_token, MAX_TOKEN_DAYS};
-use crate::storage::{audit, tokens};
+use crate::storage::{audit, request_log, tokens};
 
-/// GET /api/v1/scim-tokens: ids, names and dates, never the tokens.
+/// GET /api/v1/scim-tokens: ids, names, dates and the requests and errors (status 400 and
+/// above) of the last 24 hours from the request log; never the tokens.
 pub async fn tokens_list(State(state): State<AppState>, caller: AdminCaller) -> Result<Json<Value>, AdminError> {
     require_manage_users(&caller.identity)?;
-    let stored = tokens::list(state.store.pool(), &caller.identity.organization.id).await?;
+    let org_id = &caller.identity.organization.id;
+    let stored = tokens::list(state.store.pool(), org_id).await?;
+    let counts = request_log::token_counts(state.store.pool(), org_id, state.clock.now() - chrono::Duration::hours(24)).await?;
     let items: Vec<Value> = stored
         .iter()
         .map(|token| {
@@ -28,6 +31,7 @@ pub async fn tokens_list(State(state): State<AppState>, caller: AdminCaller) -> 
                 .as_deref()
                 .and_then(crate::clock::parse)
                 .is_some_and(|expires_at| state.clock.now() >= expires_at);
+            let last_day = counts.get(&token.id).copied().unwrap_or_default();
             json!({
                 "id": token.id,
                 "name": token.name,
@@ -36,6 +40,8 @@ pub async fn tokens_list(State(state): State<AppState>, caller: AdminCaller) -> 
                 "expiresAt": token.expires_at,
                 "expired": expired,
                 "revokedAt": token.revoked_at,
+                "requests24h": last_day.requests,
+                "errors24h": last_day.errors,
             })
         })
         .collect();

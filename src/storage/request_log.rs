@@ -1,0 +1,319 @@
+//! Storage of the SCIM request log: batched inserts, filtered reads newest first, per-token
+//! counts, dropped-entry counters and the retention purge.
+
+use std::collections::HashMap;
+
+use sqlx::{Any, AnyPool, Executor, Row};
+
+use super::StorageResult;
+use crate::clock;
+use crate::domain::request_log::{RequestEntry, StatusClass};
+
+/// The stored columns, in insert order. The redaction test pins this list.
+pub const COLUMNS: [&str; 20] = [
+    "org_id",
+    "at",
+    "token_id",
+    "token_name",
+    "client",
+    "user_agent",
+    "method",
+    "path",
+    "action",
+    "resource_type",
+    "resource_id",
+    "target",
+    "filter",
+    "operations",
+    "status",
+    "scim_type",
+    "detail",
+    "rule",
+    "duration_us",
+    "request_id",
+];
+
+/// Rows per INSERT statement: 20 values each keeps a statement far below SQLite's default
+/// limit of 32,766 bound values.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// Writes a batch of entries in one transaction.
+pub async fn insert_batch(pool: &AnyPool, entries: &[RequestEntry]) -> StorageResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+        insert_rows(&mut *tx, chunk).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_rows<'e, E: Executor<'e, Database = Any>>(executor: E, entries: &[RequestEntry]) -> StorageResult<()> {
+    let width = COLUMNS.len();
+    let rows: Vec<String> = (0..entries.len())
+        .map(|row| {
+            let placeholders: Vec<String> = (1..=width).map(|column| format!("${}", row * width + column)).collect();
+            format!("({})", placeholders.join(", "))
+        })
+        .collect();
+    let sql = format!("INSERT INTO scim_request_log ({}) VALUES {}", COLUMNS.join(", "), rows.join(", "));
+
+    let mut statement = sqlx::query(&sql);
+    for entry in entries {
+        let operations = (!entry.operations.is_empty()).then(|| serde_json::to_string(&entry.operations).unwrap_or_default());
+        statement = statement
+            .bind(entry.org_id.clone())
+            .bind(clock::format(entry.at))
+            .bind(entry.token_id.clone())
+            .bind(entry.token_name.clone())
+            .bind(entry.client.as_str())
+            .bind(entry.user_agent.clone())
+            .bind(entry.method.clone())
+            .bind(entry.path.clone())
+            .bind(entry.action.as_str())
+            .bind(entry.resource_type)
+            .bind(entry.resource_id.clone())
+            .bind(entry.target.clone())
+            .bind(entry.filter.clone())
+            .bind(operations)
+            .bind(i64::from(entry.status))
+            .bind(entry.scim_type.clone())
+            .bind(entry.detail.clone())
+            .bind(entry.rule.clone())
+            .bind(entry.duration_us)
+            .bind(entry.request_id.clone());
+    }
+    statement.execute(executor).await?;
+    Ok(())
+}
+
+/// Adds entries the capture queue dropped to an organization's counter.
+pub async fn add_drops(pool: &AnyPool, org_id: &str, count: u64, at: chrono::DateTime<chrono::Utc>) -> StorageResult<()> {
+    sqlx::query(
+        "INSERT INTO scim_request_log_drops (org_id, dropped, last_dropped_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (org_id) DO UPDATE SET dropped = scim_request_log_drops.dropped + excluded.dropped, last_dropped_at = excluded.last_dropped_at",
+    )
+    .bind(org_id)
+    .bind(i64::try_from(count).unwrap_or(i64::MAX))
+    .bind(clock::format(at))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Returns how many entries of an organization were dropped, and when the last was.
+pub async fn drops(pool: &AnyPool, org_id: &str) -> StorageResult<(i64, Option<String>)> {
+    let row = sqlx::query("SELECT dropped, last_dropped_at FROM scim_request_log_drops WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        Some(row) => Ok((row.try_get("dropped")?, row.try_get("last_dropped_at")?)),
+        None => Ok((0, None)),
+    }
+}
+
+/// A stored entry as read back, with its position in the log.
+#[derive(Debug, Clone)]
+pub struct StoredRequest {
+    /// Position in the log, newer entries have larger values; the entry's id.
+    pub seq: i64,
+    pub at: String,
+    pub token_id: String,
+    pub token_name: String,
+    pub client: String,
+    pub user_agent: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub target: Option<String>,
+    pub filter: Option<String>,
+    /// JSON array of operation summaries.
+    pub operations: Option<String>,
+    pub status: i64,
+    pub scim_type: Option<String>,
+    pub detail: Option<String>,
+    pub rule: Option<String>,
+    pub duration_us: i64,
+    pub request_id: String,
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<StoredRequest> {
+    Ok(StoredRequest {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        token_id: row.try_get("token_id")?,
+        token_name: row.try_get("token_name")?,
+        client: row.try_get("client")?,
+        user_agent: row.try_get("user_agent")?,
+        method: row.try_get("method")?,
+        path: row.try_get("path")?,
+        action: row.try_get("action")?,
+        resource_type: row.try_get("resource_type")?,
+        resource_id: row.try_get("resource_id")?,
+        target: row.try_get("target")?,
+        filter: row.try_get("filter")?,
+        operations: row.try_get("operations")?,
+        status: row.try_get("status")?,
+        scim_type: row.try_get("scim_type")?,
+        detail: row.try_get("detail")?,
+        rule: row.try_get("rule")?,
+        duration_us: row.try_get("duration_us")?,
+        request_id: row.try_get("request_id")?,
+    })
+}
+
+/// Filters for reading an organization's log, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RequestQuery {
+    pub status_class: Option<StatusClass>,
+    pub action: Option<String>,
+    pub token_id: Option<String>,
+    /// Text searched, ignoring case, in the target, the resource id and the filter.
+    pub target_text: Option<String>,
+    /// Entries at or after this time, as stored text.
+    pub from: Option<String>,
+    /// Entries before this time.
+    pub to: Option<String>,
+    /// Entries older than this position, for paging.
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+/// Escapes `%`, `_` and the escape character itself for a LIKE pattern.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for character in text.to_lowercase().chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(character);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// A bound value of a log query.
+enum Value {
+    Text(String),
+    Integer(i64),
+}
+
+/// Lists an organization's entries matching the query, newest first.
+pub async fn list(pool: &AnyPool, org_id: &str, query: &RequestQuery) -> StorageResult<Vec<StoredRequest>> {
+    let mut conditions = vec!["org_id = $1".to_string()];
+    let mut values: Vec<Value> = Vec::new();
+    let mut push = |condition: &str, value: Value, conditions: &mut Vec<String>| {
+        values.push(value);
+        conditions.push(condition.replace('?', &format!("${}", values.len() + 1)));
+    };
+    if let Some(class) = query.status_class {
+        let (low, high) = class.range();
+        push("status >= ?", Value::Integer(i64::from(low)), &mut conditions);
+        push("status < ?", Value::Integer(i64::from(high)), &mut conditions);
+    }
+    if let Some(action) = &query.action {
+        push("action = ?", Value::Text(action.clone()), &mut conditions);
+    }
+    if let Some(token_id) = &query.token_id {
+        push("token_id = ?", Value::Text(token_id.clone()), &mut conditions);
+    }
+    if let Some(text) = &query.target_text {
+        let pattern = like_pattern(text);
+        for column in ["target", "resource_id", "filter"] {
+            push(&format!("LOWER({column}) LIKE ? ESCAPE '\\'"), Value::Text(pattern.clone()), &mut conditions);
+        }
+        // The three LIKE terms are alternatives: join the last three conditions with OR.
+        let alternatives: Vec<String> = conditions.split_off(conditions.len() - 3);
+        conditions.push(format!("({})", alternatives.join(" OR ")));
+    }
+    if let Some(from) = &query.from {
+        push("at >= ?", Value::Text(from.clone()), &mut conditions);
+    }
+    if let Some(to) = &query.to {
+        push("at < ?", Value::Text(to.clone()), &mut conditions);
+    }
+    if let Some(before) = query.before_seq {
+        push("seq < ?", Value::Integer(before), &mut conditions);
+    }
+
+    let limit_placeholder = values.len() + 2;
+    let sql = format!(
+        "SELECT seq, {} FROM scim_request_log WHERE {} ORDER BY seq DESC LIMIT ${limit_placeholder}",
+        COLUMNS[1..].join(", "),
+        conditions.join(" AND ")
+    );
+    let mut statement = sqlx::query(&sql).bind(org_id);
+    for value in values {
+        statement = match value {
+            Value::Text(text) => statement.bind(text),
+            Value::Integer(number) => statement.bind(number),
+        };
+    }
+    let rows = statement.bind(query.limit).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Reads one entry of an organization by its position.
+pub async fn get(pool: &AnyPool, org_id: &str, seq: i64) -> StorageResult<Option<StoredRequest>> {
+    let sql = format!("SELECT seq, {} FROM scim_request_log WHERE org_id = $1 AND seq = $2", COLUMNS[1..].join(", "));
+    let row = sqlx::query(&sql).bind(org_id).bind(seq).fetch_optional(pool).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Requests and errors (status 400 and above) of a token in a period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenCounts {
+    pub requests: i64,
+    pub errors: i64,
+}
+
+/// Counts each token's logged requests and errors since `since`.
+pub async fn token_counts(pool: &AnyPool, org_id: &str, since: chrono::DateTime<chrono::Utc>) -> StorageResult<HashMap<String, TokenCounts>> {
+    let rows = sqlx::query(
+        "SELECT token_id, COUNT(*) AS requests, SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors \
+         FROM scim_request_log WHERE org_id = $1 AND at >= $2 GROUP BY token_id",
+    )
+    .bind(org_id)
+    .bind(clock::format(since))
+    .fetch_all(pool)
+    .await?;
+    let mut counts = HashMap::new();
+    for row in &rows {
+        let token_id: String = row.try_get("token_id")?;
+        counts.insert(
+            token_id,
+            TokenCounts {
+                requests: row.try_get("requests")?,
+                errors: row.try_get("errors")?,
+            },
+        );
+    }
+    Ok(counts)
+}
+
+/// Rows deleted per statement, so a purge of millions of rows holds no long lock.
+const PURGE_CHUNK: i64 = 5000;
+
+/// Deletes every entry older than `before`, in chunks, and returns how many went.
+pub async fn purge(pool: &AnyPool, before: chrono::DateTime<chrono::Utc>) -> StorageResult<u64> {
+    let cutoff = clock::format(before);
+    let mut deleted = 0;
+    loop {
+        let result = sqlx::query(
+            "DELETE FROM scim_request_log WHERE seq IN (SELECT seq FROM scim_request_log WHERE at < $1 ORDER BY seq LIMIT $2)",
+        )
+        .bind(&cutoff)
+        .bind(PURGE_CHUNK)
+        .execute(pool)
+        .await?;
+        deleted += result.rows_affected();
+        if result.rows_affected() < PURGE_CHUNK as u64 {
+            return Ok(deleted);
+        }
+    }
+}
