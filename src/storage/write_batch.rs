@@ -147,27 +147,39 @@ pub struct BatchWriter {
 
 impl BatchWriter {
     /// Releases the savepoint and waits until the shared transaction holding it has committed.
+    ///
+    /// The release and the commit run in a task of their own. A caller may stop waiting (a
+    /// client that disconnects drops its request), and if the commit of the shared
+    /// transaction ran in the caller, stopping it would drop the other writers' notices
+    /// unsent and fail their requests, although their changes might be committed.
     pub async fn commit(mut self) -> StorageResult<()> {
-        let mut batch = self.batch.take().expect("a writer commits once");
-        let connection: &mut AnyConnection = batch.tx.as_mut().expect("an open writer has a batch transaction");
-        if let Err(error) = sqlx::query("RELEASE SAVEPOINT hub_write").execute(connection).await {
-            batch.rollback_pending = true;
-            return Err(error.into());
-        }
+        let batch = self.batch.take().expect("a writer commits once");
+        let group = self.group.clone();
         let (sender, receiver) = oneshot::channel();
-        batch.waiters.push(sender);
-        if self.group.should_commit(&batch) {
-            commit_batch(&mut batch).await;
-        } else {
-            commit_later(self.group.batch.clone());
-        }
-        drop(batch);
+        tokio::spawn(finish_writer(batch, group, sender));
 
         match receiver.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(StorageError::Corrupt(format!("the write was not committed: {error}"))),
             Err(_) => Err(StorageError::Corrupt("the write batch ended without committing".to_string())),
         }
+    }
+}
+
+/// Releases a writer's savepoint, adds the writer to the batch's waiters, and commits the batch
+/// when no other writer queues for it.
+async fn finish_writer(mut batch: OwnedMutexGuard<Batch>, group: Arc<GroupCommit>, sender: oneshot::Sender<Result<(), String>>) {
+    let connection: &mut AnyConnection = batch.tx.as_mut().expect("an open writer has a batch transaction");
+    if let Err(error) = sqlx::query("RELEASE SAVEPOINT hub_write").execute(connection).await {
+        batch.rollback_pending = true;
+        let _ = sender.send(Err(error.to_string()));
+        return;
+    }
+    batch.waiters.push(sender);
+    if group.should_commit(&batch) {
+        commit_batch(&mut batch).await;
+    } else {
+        commit_later(group.batch.clone());
     }
 }
 
@@ -214,5 +226,74 @@ impl Deref for BatchWriter {
 impl DerefMut for BatchWriter {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         self.batch.as_mut().and_then(|batch| batch.tx.as_deref_mut()).expect("an open writer has a batch transaction")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use std::future::Future;
+
+    use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+
+    use super::*;
+
+    async fn pool(folder: &std::path::Path) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", folder.join("batch.db").display());
+        // Full syncs make each commit slow enough for a caller to give up in the middle of it.
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(connection, "PRAGMA synchronous = FULL").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(AnyConnectOptions::from_str(&url).unwrap())
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.unwrap();
+        sqlx::query("CREATE TABLE rows (id BIGINT PRIMARY KEY)").execute(&pool).await.unwrap();
+        pool
+    }
+
+    /// A writer whose caller stops waiting in the middle of committing the shared batch must
+    /// not fail the other writer in that batch. The first writer commits and waits for the
+    /// second, which was queued. The second writer's caller then drops its commit after a
+    /// number of polls that grows each round, so some round drops it while it commits the
+    /// batch for both.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_commit_spares_batch_partner() {
+        let folder = tempfile::tempdir().unwrap();
+        let pool = pool(folder.path()).await;
+        let group = GroupCommit::new(pool.clone());
+
+        for round in 0..60_i64 {
+            let mut first = group.begin().await.unwrap();
+            sqlx::query("INSERT INTO rows (id) VALUES ($1)").bind(round * 2).execute(&mut *first).await.unwrap();
+            let second_group = group.clone();
+            let second = tokio::spawn(async move {
+                let mut writer = second_group.begin().await.unwrap();
+                sqlx::query("INSERT INTO rows (id) VALUES ($1)").bind(round * 2 + 1).execute(&mut *writer).await.unwrap();
+                let mut commit = Box::pin(writer.commit());
+                for _ in 0..round {
+                    let polled = std::future::poll_fn(|context| std::task::Poll::Ready(commit.as_mut().poll(context))).await;
+                    if polled.is_ready() {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            });
+            // Let the second writer queue for the batch before the first one commits.
+            while group.queued.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+
+            let outcome = first.commit().await;
+            second.await.unwrap();
+            assert!(outcome.is_ok(), "round {round}: the first writer failed: {outcome:?}");
+        }
     }
 }
