@@ -467,7 +467,7 @@ async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()
         TokenCommand::List { org } => {
             let organization = find_organization(&store, &storage, &org).await?;
             let since = crate::clock::now() - chrono::Duration::hours(24);
-            let counts = crate::storage::request_log::token_counts(store.pool(), &organization.id, since).await?;
+            let counts = crate::storage::request_log::token_counts(store.log_pool(), &organization.id, since).await?;
             for token in token_store::list(store.pool(), &organization.id).await? {
                 let expired = token
                     .expires_at

@@ -349,7 +349,7 @@ main() {
 
   {
     echo "Hub SCIM load benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "hub: $("$HUB_BIN" --version 2>/dev/null || echo "$HUB_BIN"), $(backend_name), $BENCH_USERS users and $BENCH_GROUPS groups"
+    echo "hub: $("$HUB_BIN" --version 2>/dev/null || echo "$HUB_BIN"), $(backend_name), $BENCH_USERS users and $BENCH_GROUPS groups, request log ${HUB_REQUEST_LOG:-on}"
     echo "peers: ${BENCH_PEERS:-none}, $BENCH_PEER_USERS users each"
     echo "load: wrk, $BENCH_CONNECTIONS connections, $BENCH_THREADS thread(s), $BENCH_DURATION s per operation (bulk-create: $BENCH_BULK_CONNECTIONS connections, $BENCH_BULK_DURATION s)"
     echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"

@@ -25,7 +25,6 @@ CREATE TABLE scim_request_log (
     request_id TEXT NOT NULL
 );
 CREATE INDEX scim_request_log_org_seq ON scim_request_log (org_id, seq);
-CREATE INDEX scim_request_log_token_time ON scim_request_log (token_id, at);
 CREATE INDEX scim_request_log_time ON scim_request_log (at);
 
 -- Entries the capture queue had to drop because it was full, per organization.

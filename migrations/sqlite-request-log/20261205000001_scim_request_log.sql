@@ -1,5 +1,7 @@
--- The SCIM request log: one row per SCIM request an organization's token sent (or tried to
--- send with an expired or revoked token). The columns are the whole record on purpose: none can
+-- The SCIM request log of a SQLite deployment, in its own database file beside the main one,
+-- so that logging every request never competes with provisioning writes for SQLite's single
+-- write lock. One row per SCIM request an organization's token sent (or tried to send with an
+-- expired or revoked token). The columns are the whole record on purpose: none can
 -- hold a request body, a header or a credential.
 CREATE TABLE scim_request_log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -25,7 +27,6 @@ CREATE TABLE scim_request_log (
     request_id TEXT NOT NULL
 );
 CREATE INDEX scim_request_log_org_seq ON scim_request_log (org_id, seq);
-CREATE INDEX scim_request_log_token_time ON scim_request_log (token_id, at);
 CREATE INDEX scim_request_log_time ON scim_request_log (at);
 
 -- Entries the capture queue had to drop because it was full, per organization.

@@ -1,5 +1,5 @@
-//! The SCIM request log: what an organization's identity provider asked of Hub and what Hub
-//! answered, in terms an administrator reads (create user, deactivate, add members).
+//! The SCIM request log: what an organization's identity provider requested of Hub and how Hub
+//! responded, in terms an administrator reads (create user, deactivate, add members).
 //!
 //! An entry is built from fixed fields only. None of them can hold a request body, a header or
 //! a credential, so nothing secret can reach the log by accident.
@@ -95,18 +95,17 @@ pub enum Client {
 }
 
 impl Client {
-    /// Recognises Microsoft Entra ID (its provisioning service sends agents such as
-    /// `Microsoft.AAD.Provisioning`, older ones name Azure AD) and Okta (`Okta SCIM Client`).
-    /// Anything else, a missing agent included, is a generic client.
+    /// Recognises Microsoft Entra ID by "microsoft", "azure", "aad" or "entra" in the agent,
+    /// and Okta by "okta", ignoring case. Anything else, a missing agent included, is a generic
+    /// client. NOTE: the marks were not checked against live Entra or Okta traffic; the raw
+    /// agent is stored beside the class for that reason.
     pub fn from_user_agent(user_agent: Option<&str>) -> Client {
-        let Some(agent) = user_agent.map(str::to_ascii_lowercase) else {
-            return Client::Generic;
-        };
+        let Some(agent) = user_agent else { return Client::Generic };
         let entra_marks = ["microsoft", "azure", "aad", "entra"];
-        if entra_marks.iter().any(|mark| agent.contains(mark)) {
+        if entra_marks.iter().any(|mark| contains_ignoring_case(agent, mark)) {
             return Client::Entra;
         }
-        if agent.contains("okta") {
+        if contains_ignoring_case(agent, "okta") {
             return Client::Okta;
         }
         Client::Generic
@@ -119,6 +118,11 @@ impl Client {
             Client::Generic => "generic",
         }
     }
+}
+
+/// Tells whether `text` contains the lower-case ASCII `mark`, ignoring ASCII case.
+fn contains_ignoring_case(text: &str, mark: &str) -> bool {
+    text.as_bytes().windows(mark.len()).any(|window| window.eq_ignore_ascii_case(mark.as_bytes()))
 }
 
 /// The class of a response status, for filtering the log.

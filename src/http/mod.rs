@@ -147,8 +147,7 @@ pub fn router(state: AppState) -> Router {
         .route("/Me", axum::routing::any(scim_discovery::me))
         .route("/Bulk", post(scim_bulk::bulk))
         .fallback(scim_not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), request_log::capture));
+        .method_not_allowed_fallback(method_not_allowed);
 
     let router = Router::new()
         .route("/health", get(health))
@@ -161,8 +160,12 @@ pub fn router(state: AppState) -> Router {
         .nest(admin::ADMIN_BASE_PATH, admin::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes));
+    let capture = request_log::CaptureState {
+        log: state.request_log.clone(),
+        clock: state.clock.clone(),
+    };
     with_security_headers(router)
-        .layer(axum::middleware::from_fn(request_id::track_request))
+        .layer(axum::middleware::from_fn_with_state(capture, request_id::track_request))
         .with_state(state)
 }
 

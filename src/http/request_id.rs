@@ -6,11 +6,13 @@
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
+
+use super::request_log::{Capture, CaptureState};
 
 /// The id of the current request, available to handlers as an extension.
 #[derive(Debug, Clone)]
@@ -28,10 +30,13 @@ fn client_request_id(request: &Request) -> Option<String> {
     })
 }
 
-/// Wraps each request in a span with its id, and logs its outcome and duration.
-pub async fn track_request(mut request: Request, next: Next) -> Response {
+/// Wraps each request in a span with its id, logs its outcome and duration, and records SCIM
+/// requests in the request log. One middleware does both, because every layer costs a clone
+/// of the routes' services per request.
+pub async fn track_request(State(capture_state): State<CaptureState>, mut request: Request, next: Next) -> Response {
     let request_id = client_request_id(&request).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     request.extensions_mut().insert(RequestId(request_id.clone()));
+    let capture = Capture::start(&capture_state, &mut request, &request_id);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -54,6 +59,9 @@ pub async fn track_request(mut request: Request, next: Next) -> Response {
             tracing::info!(status, elapsed_ms, "request finished");
         }
     });
+    if let Some(capture) = capture {
+        capture.finish(&capture_state, &response);
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("request-id", value);
     }

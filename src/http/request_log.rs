@@ -1,6 +1,7 @@
 //! Capture of SCIM requests for the request log.
 //!
-//! The middleware puts a [`RequestNote`] into each SCIM request. The authentication extractor
+//! The request-id middleware starts a [`Capture`] for each SCIM request, which puts a
+//! [`RequestNote`] into it. The authentication extractor
 //! writes the caller's organization and token into it, and handlers add what only they know:
 //! the target's name, the operations of a PATCH, the effect of an update. After the response,
 //! the middleware builds the entry from the note, the route and the response, and queues it.
@@ -9,23 +10,25 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::extract::{FromRequestParts, OriginalUri, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
-use axum::middleware::Next;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::request_id::RequestId;
-use super::AppState;
+use super::SCIM_BASE_PATH;
+use crate::clock::Clock;
 use crate::domain::request_log::{
     clip, is_lookup_filter, redact_filter, Action, Client, OperationSummary, RequestEntry, MAX_DETAIL, MAX_OPERATIONS, MAX_PATH,
     MAX_TEXT,
 };
 use crate::domain::user::UserChange;
+use crate::service::request_log::RequestLog;
 use crate::service::tokens::TokenIdentity;
 
-/// What a SCIM request's error response said, left in the response extensions for the log.
+/// The `scimType`, detail and Hub rule of a SCIM error response, left in the response
+/// extensions for the log.
 #[derive(Debug, Clone)]
 pub struct ErrorSummary {
     pub scim_type: Option<&'static str>,
@@ -208,7 +211,8 @@ pub fn group_patch_action(body: &Value) -> Action {
     Action::UpdateGroup
 }
 
-/// The resource type, resource id and default action of a SCIM path (below the SCIM base).
+/// Derives the resource type, resource id and default action from a SCIM path (below the
+/// SCIM base).
 fn route_facts(method: &Method, path: &str) -> (Option<&'static str>, Option<String>, Action) {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let resource_type = match segments.first().copied() {
@@ -243,63 +247,151 @@ fn query_filter(query: Option<&str>) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-/// Records every SCIM request of an organization once its response is ready.
-pub async fn capture(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    if !state.request_log.is_enabled() {
-        return next.run(request).await;
+/// What capture needs, without cloning the whole application state per request.
+#[derive(Clone)]
+pub struct CaptureState {
+    pub log: Arc<RequestLog>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A SCIM request being recorded: what the request showed before it ran.
+pub struct Capture {
+    note: Arc<Mutex<Noted>>,
+    at: DateTime<Utc>,
+    started: Instant,
+    method: Method,
+    /// The path with the SCIM base, as the client sent it.
+    path: String,
+    query: Option<String>,
+    user_agent: Option<String>,
+    request_id: String,
+}
+
+impl Capture {
+    /// Starts recording a request under the SCIM base path, leaving a [`RequestNote`] in its
+    /// extensions. Other requests, and every request while the log is off, are not recorded.
+    pub fn start(state: &CaptureState, request: &mut Request, request_id: &str) -> Option<Capture> {
+        if !state.log.is_enabled() || !request.uri().path().starts_with(SCIM_BASE_PATH) {
+            return None;
+        }
+        let note: Arc<Mutex<Noted>> = Arc::default();
+        request.extensions_mut().insert(RequestNote(Some(note.clone())));
+        let user_agent = request.headers().get(header::USER_AGENT).and_then(|value| value.to_str().ok());
+        Some(Capture {
+            note,
+            at: state.clock.now(),
+            started: Instant::now(),
+            method: request.method().clone(),
+            path: clip(request.uri().path(), MAX_PATH),
+            query: request.uri().query().map(str::to_string),
+            user_agent: user_agent.map(|agent| clip(agent, MAX_TEXT)),
+            request_id: request_id.to_string(),
+        })
     }
-    let at = state.clock.now();
-    let started = Instant::now();
-    let note = RequestNote(Some(Arc::default()));
-    request.extensions_mut().insert(note.clone());
 
-    let method = request.method().clone();
-    let route_path = request.uri().path().to_string();
-    let full_path = request
-        .extensions()
-        .get::<OriginalUri>()
-        .map(|uri| uri.path().to_string())
-        .unwrap_or_else(|| route_path.clone());
-    let filter = query_filter(request.uri().query());
-    let user_agent = request.headers().get(header::USER_AGENT).and_then(|value| value.to_str().ok()).map(str::to_string);
-    let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
+    /// Builds the entry from the note, the route and the response, and queues it. A request
+    /// that no organization's token authenticated leaves no entry.
+    pub fn finish(self, state: &CaptureState, response: &Response) {
+        let Some(noted) = self.note.lock().ok().map(|mut noted| std::mem::take(&mut *noted)) else { return };
+        let Some(org_id) = noted.org_id else { return };
+        let route_path = self.path.strip_prefix(SCIM_BASE_PATH).unwrap_or(&self.path);
+        let (resource_type, route_id, route_action) = route_facts(&self.method, route_path);
+        let error = response.extensions().get::<ErrorSummary>();
+        // Handlers of lists note the filter; a request rejected before its handler ran has only
+        // the query string.
+        let filter = noted.filter.or_else(|| query_filter(self.query.as_deref()).as_deref().map(redact_filter));
+        let action = match noted.action {
+            Some(action) => action,
+            None if route_action == Action::List && filter.as_deref().is_some_and(is_lookup_filter) => Action::Lookup,
+            None => route_action,
+        };
+        let entry = RequestEntry {
+            org_id,
+            at: self.at,
+            token_id: noted.token_id,
+            token_name: noted.token_name,
+            client: Client::from_user_agent(self.user_agent.as_deref()),
+            user_agent: self.user_agent,
+            method: self.method.as_str().to_string(),
+            path: self.path,
+            action,
+            resource_type,
+            resource_id: noted.resource_id.or(route_id),
+            target: noted.target,
+            filter,
+            operations: noted.operations,
+            status: response.status().as_u16(),
+            scim_type: error.and_then(|error| error.scim_type).map(str::to_string),
+            detail: error.map(|error| clip(&error.detail, MAX_DETAIL)),
+            rule: error.and_then(|error| error.rule).map(str::to_string),
+            duration_us: i64::try_from(self.started.elapsed().as_micros()).unwrap_or(i64::MAX),
+            request_id: self.request_id,
+        };
+        state.log.submit(entry);
+    }
+}
 
-    let response = next.run(request).await;
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
 
-    let Some(noted) = note.0.and_then(|noted| noted.lock().ok().map(|mut noted| std::mem::take(&mut *noted))) else {
-        return response;
-    };
-    let Some(org_id) = noted.org_id else { return response };
-    let (resource_type, route_id, route_action) = route_facts(&method, &route_path);
-    let error = response.extensions().get::<ErrorSummary>();
-    let filter = noted.filter.or_else(|| filter.as_deref().map(redact_filter));
-    let action = match noted.action {
-        Some(action) => action,
-        None if route_action == Action::List && filter.as_deref().is_some_and(is_lookup_filter) => Action::Lookup,
-        None => route_action,
-    };
-    let entry = RequestEntry {
-        org_id,
-        at,
-        token_id: noted.token_id,
-        token_name: noted.token_name,
-        client: Client::from_user_agent(user_agent.as_deref()),
-        user_agent: user_agent.map(|agent| clip(&agent, MAX_TEXT)),
-        method: method.to_string(),
-        path: clip(&full_path, MAX_PATH),
-        action,
-        resource_type,
-        resource_id: noted.resource_id.or(route_id),
-        target: noted.target,
-        filter,
-        operations: noted.operations,
-        status: response.status().as_u16(),
-        scim_type: error.and_then(|error| error.scim_type).map(str::to_string),
-        detail: error.map(|error| clip(&error.detail, MAX_DETAIL)),
-        rule: error.and_then(|error| error.rule).map(str::to_string),
-        duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
-        request_id,
-    };
-    state.request_log.submit(entry);
-    response
+    use super::*;
+
+    fn patch(operations: Value) -> Value {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
+    }
+
+    #[test]
+    fn user_patch_intents() {
+        let cases = [
+            (json!([{"op": "Replace", "path": "active", "value": "False"}]), Action::Deactivate),
+            (json!([{"op": "replace", "value": {"active": true}}]), Action::Reactivate),
+            (json!([{"op": "add", "path": "roles", "value": "[{\"value\":\"Admin\"}]"}]), Action::RoleChange),
+            (json!([{"op": "replace", "path": "urn:hub:params:scim:schemas:extension:hub:2.0:User:productAccess", "value": ["desk"]}]), Action::ProductAccessChange),
+            (json!([{"op": "replace", "path": "displayName", "value": "Ada"}]), Action::UpdateUser),
+        ];
+        for (operations, expected) in cases {
+            assert_eq!(user_patch_intent(&patch(operations.clone())), expected, "{operations}");
+        }
+    }
+
+    #[test]
+    fn group_patch_actions() {
+        let add = json!([{"op": "Add", "path": "members", "value": [{"value": "u1"}]}]);
+        let remove = json!([{"op": "remove", "path": "members[value eq \"u1\"]"}]);
+        let mixed = json!([{"op": "add", "path": "members", "value": []}, {"op": "remove", "path": "members"}]);
+        let rename = json!([{"op": "replace", "path": "displayName", "value": "x"}]);
+
+        assert_eq!(group_patch_action(&patch(add)), Action::AddMembers);
+        assert_eq!(group_patch_action(&patch(remove)), Action::RemoveMembers);
+        assert_eq!(group_patch_action(&patch(mixed)), Action::UpdateGroup);
+        assert_eq!(group_patch_action(&patch(rename)), Action::UpdateGroup);
+    }
+
+    #[test]
+    fn patch_values_never_summarised() {
+        let body = patch(json!([{"op": "replace", "value": {"password": "hunter2", "active": false}}]));
+
+        let text = serde_json::to_string(&patch_summaries(&body)).unwrap();
+
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("password"), "{text}");
+    }
+
+    #[test]
+    fn routes_classified() {
+        let cases = [
+            (Method::GET, "/Users", (Some("User"), None, Action::List)),
+            (Method::GET, "/Users/abc", (Some("User"), Some("abc".to_string()), Action::Lookup)),
+            (Method::POST, "/Users/.search", (Some("User"), None, Action::List)),
+            (Method::POST, "/.search", (None, None, Action::List)),
+            (Method::DELETE, "/Groups/g1", (Some("Group"), Some("g1".to_string()), Action::DeleteGroup)),
+            (Method::POST, "/Bulk", (None, None, Action::Bulk)),
+            (Method::GET, "/Schemas/urn:x", (None, Some("urn:x".to_string()), Action::Discovery)),
+            (Method::GET, "/Me", (None, None, Action::Other)),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(route_facts(&method, path), expected, "{method} {path}");
+        }
+    }
 }

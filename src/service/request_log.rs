@@ -44,14 +44,20 @@ impl Default for RequestLogSettings {
 }
 
 /// Entries written per transaction at most.
-const BATCH_SIZE: usize = 500;
+const BATCH_SIZE: usize = 2000;
+
+/// Pause after a batch smaller than [`BATCH_SIZE`], so that under steady load entries gather
+/// into fewer, larger transactions. In a profile under 16,000 requests per second, commits of
+/// small batches took as much of the writer's time as the inserts. Entries reach storage at
+/// most this much later.
+const LINGER: Duration = Duration::from_millis(50);
 
 /// How long a flush waits for the writer before giving up.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum Message {
     Entry(Box<RequestEntry>),
-    /// Answered once every entry queued before it is written.
+    /// Replied to once every entry queued before it is written.
     Flush(oneshot::Sender<()>),
 }
 
@@ -179,22 +185,28 @@ async fn write_entries(store: Store, clock: Arc<dyn Clock>, mut receiver: mpsc::
                 Message::Flush(waiter) => waiters.push(waiter),
             }
         }
-        write_batch(&store, &shared, &entries).await;
+        let full = entries.len() == BATCH_SIZE;
+        write_batch(&store, &shared, entries).await;
         store_drops(&store, clock.as_ref(), &shared).await;
+        let flushing = !waiters.is_empty();
         for waiter in waiters {
             let _ = waiter.send(());
+        }
+        if !full && !flushing {
+            tokio::time::sleep(LINGER).await;
         }
     }
 }
 
 /// Writes one batch. A failed write loses the batch, which is counted as dropped: the log
 /// must never hold up or fail the requests it records.
-async fn write_batch(store: &Store, shared: &Shared, entries: &[RequestEntry]) {
-    let Err(error) = request_log::insert_batch(store.pool(), entries).await else { return };
+async fn write_batch(store: &Store, shared: &Shared, entries: Vec<RequestEntry>) {
+    let entries = Arc::new(entries);
+    let Err(error) = request_log::insert_batch(store, entries.clone()).await else { return };
     tracing::error!(%error, entries = entries.len(), "cannot write SCIM request log entries; they are dropped");
     shared.dropped_total.fetch_add(entries.len() as u64, Ordering::Relaxed);
     if let Ok(mut pending) = shared.pending_drops.lock() {
-        for entry in entries {
+        for entry in entries.iter() {
             *pending.entry(entry.org_id.clone()).or_default() += 1;
         }
     }
@@ -207,7 +219,7 @@ async fn store_drops(store: &Store, clock: &dyn Clock, shared: &Shared) {
         Err(_) => return,
     };
     for (org_id, count) in pending {
-        if let Err(error) = request_log::add_drops(store.pool(), &org_id, count, clock.now()).await {
+        if let Err(error) = request_log::add_drops(store.log_pool(), &org_id, count, clock.now()).await {
             tracing::error!(%error, org_id, count, "cannot store the count of dropped SCIM request log entries");
         }
     }
@@ -229,7 +241,7 @@ pub fn spawn_purge(store: Store, clock: Arc<dyn Clock>, settings: &RequestLogSet
 
 /// Deletes entries older than `before`, logging the outcome.
 pub async fn purge(store: &Store, before: chrono::DateTime<chrono::Utc>) {
-    match request_log::purge(store.pool(), before).await {
+    match request_log::purge(store.log_pool(), before).await {
         Ok(0) => {}
         Ok(deleted) => tracing::info!(deleted, before = %crate::clock::format(before), "SCIM request log entries purged"),
         Err(error) => tracing::error!(%error, "cannot purge the SCIM request log; retrying at the next interval"),

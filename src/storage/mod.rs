@@ -59,6 +59,55 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!in_memory).then(|| std::path::PathBuf::from(path))
 }
 
+/// Returns the request log's SQLite file for a main database file: `hub.db` gets
+/// `hub-requests.db` in the same folder.
+pub fn sqlite_log_file(main: &std::path::Path) -> std::path::PathBuf {
+    let stem = main.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_else(|| "hub".to_string());
+    main.with_file_name(format!("{stem}-requests.db"))
+}
+
+/// SQLite settings of the request log's connections. `synchronous = NORMAL` in WAL mode keeps
+/// every committed entry through a crash of Hub, but a power loss may lose the commits since
+/// the last checkpoint. The log is a diagnostic record, and a sync per batch would compete with
+/// the main database's syncs for the disk.
+pub(crate) const SQLITE_LOG_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
+
+/// Opens the request log's SQLite database beside the main file (in memory for an in-memory
+/// main database) and runs its migrations.
+async fn connect_sqlite_log(main: Option<&std::path::Path>) -> anyhow::Result<AnyPool> {
+    let url = match main {
+        Some(main) => format!("sqlite://{}?mode=rwc", sqlite_log_file(main).display()),
+        None => "sqlite::memory:".to_string(),
+    };
+    let options = AnyConnectOptions::from_str(&url).with_context(|| format!("invalid request log database URL {url:?}"))?;
+    // An in-memory database lives as long as its one connection, so that connection is kept.
+    let in_memory = main.is_none();
+    let pool = AnyPoolOptions::new()
+        .max_connections(if in_memory { 1 } else { 4 })
+        .min_connections(if in_memory { 1 } else { 0 })
+        .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
+        .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                connection.execute(SQLITE_LOG_PRAGMAS).await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+        .with_context(|| format!("cannot open the request log database {url:?}"))?;
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&pool)
+        .await
+        .context("cannot switch the request log database to WAL mode")?;
+    sqlx::migrate!("./migrations/sqlite-request-log")
+        .run(&pool)
+        .await
+        .context("request log database migration failed")?;
+    Ok(pool)
+}
+
 /// A row of a listing with its place in the list order.
 #[derive(Debug, Clone)]
 pub struct Keyed<T> {
@@ -161,6 +210,12 @@ pub struct Store {
     write_batch: Option<Arc<write_batch::GroupCommit>>,
     /// Present on SQLite files only: reads outside transactions without sqlx's thread hop.
     reader: Option<Arc<sqlite_reader::SqliteReader>>,
+    /// The SCIM request log's pool: on SQLite a separate database file, so that log writes
+    /// never wait for SQLite's single write lock behind provisioning writes, or hold it; on
+    /// PostgreSQL the main pool.
+    log_pool: AnyPool,
+    /// Present on SQLite files only: the request log's writer connection.
+    log_writer: Option<Arc<request_log::SqliteLogWriter>>,
 }
 
 /// SQLite settings applied to every connection. `synchronous = FULL` syncs the WAL on every
@@ -230,12 +285,34 @@ impl Store {
             Backend::Sqlite => sqlite_file(&url).map(sqlite_reader::SqliteReader::new),
             Backend::Postgres => None,
         };
+        let log_pool = match backend {
+            Backend::Sqlite => connect_sqlite_log(sqlite_file(&url).as_deref()).await?,
+            Backend::Postgres => pool.clone(),
+        };
+        let log_writer = match sqlite_file(&url) {
+            Some(main) if backend == Backend::Sqlite => Some(Arc::new(
+                request_log::SqliteLogWriter::open(&sqlite_log_file(&main)).context("cannot open the request log database for writing")?,
+            )),
+            _ => None,
+        };
         Ok(Store {
             pool,
             backend,
             write_batch,
             reader,
+            log_pool,
+            log_writer,
         })
+    }
+
+    /// Returns the pool of the SCIM request log.
+    pub fn log_pool(&self) -> &AnyPool {
+        &self.log_pool
+    }
+
+    /// Returns the request log's own writer connection, on a SQLite file.
+    pub(crate) fn log_writer(&self) -> Option<&request_log::SqliteLogWriter> {
+        self.log_writer.as_deref()
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -285,6 +362,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.log_pool.close().await;
     }
 }
 

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use sqlx::{Any, AnyPool, Executor, Row};
 
-use super::StorageResult;
+use std::sync::{Arc, Mutex};
+
+use super::{StorageError, StorageResult, Store, SQLITE_LOG_PRAGMAS};
 use crate::clock;
 use crate::domain::request_log::{RequestEntry, StatusClass};
 
@@ -33,34 +35,61 @@ pub const COLUMNS: [&str; 20] = [
     "request_id",
 ];
 
-/// Rows per INSERT statement: 20 values each keeps a statement far below SQLite's default
-/// limit of 32,766 bound values.
-const ROWS_PER_STATEMENT: usize = 200;
+/// Rows per INSERT statement. Statements stay small because sqlx's SQLite driver looks up
+/// each parameter by name, and SQLite's lookup walks the statement's parameter list, so binding
+/// costs grow with the square of the parameter count (a 200-row statement spent most of the
+/// writer's time there, measured with perf). A batch is written as statements of this many
+/// rows plus one-row statements for the remainder, so the prepared statement cache holds two.
+const ROWS_PER_STATEMENT: usize = 10;
 
-/// Writes a batch of entries in one transaction.
-pub async fn insert_batch(pool: &AnyPool, entries: &[RequestEntry]) -> StorageResult<()> {
+/// Writes a batch of entries in one transaction: on a SQLite file through the store's own
+/// rusqlite connection, otherwise through the request log's sqlx pool.
+pub async fn insert_batch(store: &Store, entries: Arc<Vec<RequestEntry>>) -> StorageResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
+    match store.log_writer() {
+        Some(writer) => writer.insert_batch(entries).await,
+        None => insert_batch_pooled(store.log_pool(), &entries).await,
+    }
+}
+
+async fn insert_batch_pooled(pool: &AnyPool, entries: &[RequestEntry]) -> StorageResult<()> {
     let mut tx = pool.begin().await?;
-    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+    let mut chunks = entries.chunks_exact(ROWS_PER_STATEMENT);
+    for chunk in chunks.by_ref() {
         insert_rows(&mut *tx, chunk).await?;
+    }
+    for entry in chunks.remainder() {
+        insert_rows(&mut *tx, std::slice::from_ref(entry)).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
-async fn insert_rows<'e, E: Executor<'e, Database = Any>>(executor: E, entries: &[RequestEntry]) -> StorageResult<()> {
+/// Builds the INSERT statement for `rows` rows.
+fn insert_sql(rows: usize) -> String {
     let width = COLUMNS.len();
-    let rows: Vec<String> = (0..entries.len())
+    let values: Vec<String> = (0..rows)
         .map(|row| {
             let placeholders: Vec<String> = (1..=width).map(|column| format!("${}", row * width + column)).collect();
             format!("({})", placeholders.join(", "))
         })
         .collect();
-    let sql = format!("INSERT INTO scim_request_log ({}) VALUES {}", COLUMNS.join(", "), rows.join(", "));
+    format!("INSERT INTO scim_request_log ({}) VALUES {}", COLUMNS.join(", "), values.join(", "))
+}
 
-    let mut statement = sqlx::query(&sql);
+static INSERT_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| insert_sql(1));
+static INSERT_CHUNK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| insert_sql(ROWS_PER_STATEMENT));
+
+async fn insert_rows<'e, E: Executor<'e, Database = Any>>(executor: E, entries: &[RequestEntry]) -> StorageResult<()> {
+    let sql: &str = match entries.len() {
+        1 => &INSERT_ONE,
+        ROWS_PER_STATEMENT => &INSERT_CHUNK,
+        rows => &insert_sql(rows),
+    };
+
+    let mut statement = sqlx::query(sql);
     for entry in entries {
         let operations = (!entry.operations.is_empty()).then(|| serde_json::to_string(&entry.operations).unwrap_or_default());
         statement = statement
@@ -86,6 +115,75 @@ async fn insert_rows<'e, E: Executor<'e, Database = Any>>(executor: E, entries: 
             .bind(entry.request_id.clone());
     }
     statement.execute(executor).await?;
+    Ok(())
+}
+
+/// Writes request log entries to a SQLite file on a connection of its own, off the async
+/// threads. Binding by position on one prepared statement costs a few microseconds per row,
+/// where sqlx's SQLite driver spends more on every statement's round trip to its worker thread
+/// and on looking up each parameter by name.
+pub struct SqliteLogWriter {
+    connection: Arc<Mutex<rusqlite::Connection>>,
+}
+
+impl SqliteLogWriter {
+    /// Opens the request log's database file, whose schema the sqlx migrations created.
+    pub fn open(path: &std::path::Path) -> StorageResult<SqliteLogWriter> {
+        let connection = rusqlite::Connection::open(path)?;
+        connection.execute_batch(SQLITE_LOG_PRAGMAS)?;
+        Ok(SqliteLogWriter {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    async fn insert_batch(&self, entries: Arc<Vec<RequestEntry>>) -> StorageResult<()> {
+        let connection = self.connection.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let mut connection = connection.lock().map_err(|_| StorageError::Corrupt("request log writer lock poisoned".into()))?;
+            insert_rows_blocking(&mut connection, &entries)
+        })
+        .await;
+        written.map_err(|error| StorageError::Corrupt(format!("request log writer task failed: {error}")))?
+    }
+}
+
+impl std::fmt::Debug for SqliteLogWriter {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("SqliteLogWriter")
+    }
+}
+
+fn insert_rows_blocking(connection: &mut rusqlite::Connection, entries: &[RequestEntry]) -> StorageResult<()> {
+    let tx = connection.transaction()?;
+    {
+        let mut statement = tx.prepare_cached(&INSERT_ONE)?;
+        for entry in entries {
+            let operations = (!entry.operations.is_empty()).then(|| serde_json::to_string(&entry.operations).unwrap_or_default());
+            statement.execute(rusqlite::params![
+                entry.org_id,
+                clock::format(entry.at),
+                entry.token_id,
+                entry.token_name,
+                entry.client.as_str(),
+                entry.user_agent,
+                entry.method,
+                entry.path,
+                entry.action.as_str(),
+                entry.resource_type,
+                entry.resource_id,
+                entry.target,
+                entry.filter,
+                operations,
+                i64::from(entry.status),
+                entry.scim_type,
+                entry.detail,
+                entry.rule,
+                entry.duration_us,
+                entry.request_id,
+            ])?;
+        }
+    }
+    tx.commit()?;
     Ok(())
 }
 

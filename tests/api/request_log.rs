@@ -263,7 +263,7 @@ async fn stored_columns(app: &TestApp) -> Vec<String> {
             "SELECT CAST(column_name AS TEXT) AS name FROM information_schema.columns WHERE table_name = 'scim_request_log' ORDER BY ordinal_position"
         }
     };
-    let rows = sqlx::query(sql).fetch_all(app.store.pool()).await.unwrap();
+    let rows = sqlx::query(sql).fetch_all(app.store.log_pool()).await.unwrap();
     rows.iter().map(|row| row.try_get::<String, _>("name").unwrap()).collect()
 }
 
@@ -352,8 +352,8 @@ async fn old_entries_purged(app: TestApp) {
         duration_us: 1,
         request_id: "r".into(),
     };
-    let batch = [entry(31, "expired-entry"), entry(29, "kept-entry")];
-    hub::storage::request_log::insert_batch(app.store.pool(), &batch).await.unwrap();
+    let batch = vec![entry(31, "expired-entry"), entry(29, "kept-entry")];
+    hub::storage::request_log::insert_batch(&app.store, std::sync::Arc::new(batch)).await.unwrap();
 
     hub::service::request_log::purge(&app.store, app.clock.now() - chrono::Duration::days(30)).await;
 
@@ -437,7 +437,7 @@ async fn log_isolated_per_organization(app: TestApp) {
 
     let other_org = hub::storage::organizations::find_by_name(app.store.pool(), "globex").await.unwrap().unwrap();
     let query = hub::storage::request_log::RequestQuery { limit: 10, ..Default::default() };
-    let theirs = hub::storage::request_log::list(app.store.pool(), &other_org.id, &query).await.unwrap();
+    let theirs = hub::storage::request_log::list(app.store.log_pool(), &other_org.id, &query).await.unwrap();
     assert_eq!(theirs.len(), 1);
     assert_eq!(theirs[0].target.as_deref(), Some("globex-user@globex.com"));
     let (status, _) = app.admin_json(Method::GET, &format!("/scim-requests/{}", theirs[0].seq), &owner, None).await;
@@ -447,7 +447,7 @@ async fn log_isolated_per_organization(app: TestApp) {
 async fn filters_and_cursor_paging(app: TestApp) {
     let (_, owner) = app.signed_in_user("owner@example.com", "Owner").await;
     let (_, member) = app.signed_in_user("member@example.com", "Member").await;
-    // Entries carry the server's clock, which stands still in tests: move it so the range
+    // Entries carry the server's clock, which does not move by itself in tests. Move it so the range
     // below separates the users created next from the two created above.
     app.clock.advance(chrono::Duration::seconds(1));
     let started = hub::clock::format(app.clock.now());
@@ -567,12 +567,12 @@ async fn periodic_purge_runs() {
     app.request_log.flush().await;
     let org_id = default_org_id(&app).await;
     let query = hub::storage::request_log::RequestQuery { limit: 10, ..Default::default() };
-    assert_eq!(hub::storage::request_log::list(app.store.pool(), &org_id, &query).await.unwrap().len(), 1);
+    assert_eq!(hub::storage::request_log::list(app.store.log_pool(), &org_id, &query).await.unwrap().len(), 1);
 
     app.clock.advance(chrono::Duration::days(2));
     let mut remaining = 1;
     for _ in 0..50 {
-        remaining = hub::storage::request_log::list(app.store.pool(), &org_id, &query).await.unwrap().len();
+        remaining = hub::storage::request_log::list(app.store.log_pool(), &org_id, &query).await.unwrap().len();
         if remaining == 0 {
             break;
         }

@@ -20,9 +20,9 @@ const MAX_LIMIT: i64 = 200;
 
 /// GET /api/v1/scim-requests?status=&action=&token=&target=&from=&to=&limit=&cursor=
 ///
-/// `status` is `success`, `clientError` or `serverError`; `target` searches the target name,
-/// the resource id and the filter, ignoring case; `from` and `to` bound the time as RFC 3339;
-/// `cursor` is the `nextCursor` of the previous page.
+/// `status` is `success`, `clientError` or `serverError`. `target` searches the target name,
+/// the resource id and the filter, ignoring case. `from` and `to` bound the time as RFC 3339,
+/// and `cursor` is the `nextCursor` of the previous page.
 pub async fn requests_list(
     State(state): State<AppState>,
     caller: AdminCaller,
@@ -34,14 +34,14 @@ pub async fn requests_list(
 
     let mut page_query = filter.clone();
     page_query.limit = filter.limit + 1;
-    let mut entries = request_log::list(state.store.pool(), &org_id, &page_query).await?;
+    let mut entries = request_log::list(state.store.log_pool(), &org_id, &page_query).await?;
     let next_cursor = if entries.len() as i64 > filter.limit {
         entries.truncate(filter.limit as usize);
         entries.last().map(|entry| entry.seq.to_string())
     } else {
         None
     };
-    let (dropped, last_dropped_at) = request_log::drops(state.store.pool(), &org_id).await?;
+    let (dropped, last_dropped_at) = request_log::drops(state.store.log_pool(), &org_id).await?;
 
     let items: Vec<Value> = entries.iter().map(render).collect();
     Ok(Json(json!({
@@ -57,7 +57,7 @@ pub async fn requests_get(State(state): State<AppState>, caller: AdminCaller, Pa
     require_manage_users(&caller.identity)?;
     let not_found = || AdminError::not_found(format!("No SCIM request log entry of this organization has the id {id:?}."));
     let seq = id.parse::<i64>().map_err(|_| not_found())?;
-    let entry = request_log::get(state.store.pool(), &caller.identity.organization.id, seq)
+    let entry = request_log::get(state.store.log_pool(), &caller.identity.organization.id, seq)
         .await?
         .ok_or_else(not_found)?;
     Ok(Json(render(&entry)))
@@ -109,7 +109,7 @@ fn parse_query(query: &HashMap<String, String>) -> Result<RequestQuery, AdminErr
     })
 }
 
-/// Renders an entry. Every stored field is shown: none of them holds a secret.
+/// Renders an entry. Every stored field is shown, because none of them contains a secret.
 fn render(entry: &StoredRequest) -> Value {
     let operations = entry
         .operations

@@ -22,7 +22,7 @@ pub async fn tokens_list(State(state): State<AppState>, caller: AdminCaller) -> 
     require_manage_users(&caller.identity)?;
     let org_id = &caller.identity.organization.id;
     let stored = tokens::list(state.store.pool(), org_id).await?;
-    let counts = request_log::token_counts(state.store.pool(), org_id, state.clock.now() - chrono::Duration::hours(24)).await?;
+    let counts = request_log::token_counts(state.store.log_pool(), org_id, state.clock.now() - chrono::Duration::hours(24)).await?;
     let items: Vec<Value> = stored
         .iter()
         .map(|token| {
