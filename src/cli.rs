@@ -483,7 +483,7 @@ async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()
                 let used = token.last_used_at.as_deref().unwrap_or("never");
                 let last_day = counts.get(&token.id).copied().unwrap_or_default();
                 println!(
-                    "{}\t{}\tcreated {}\tlast used {used}\t{} requests, {} errors in 24 h\t{state}",
+                    "{}\t{}\tcreated {}\tlast used {used}\trequests/errors in 24 h: {}/{}\t{state}",
                     token.id, token.name, token.created_at, last_day.requests, last_day.errors
                 );
             }

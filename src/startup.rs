@@ -131,10 +131,8 @@ impl Application {
         let statistics = crate::storage::statistics::spawn_refresh(store.clone());
         let pruning = spawn_rate_limit_pruning(self.state.rate_limits.clone());
         let request_log = self.state.request_log.clone();
-        let purge = self
-            .request_log
-            .enabled
-            .then(|| crate::service::request_log::spawn_purge(store.clone(), self.state.clock.clone(), &self.request_log));
+        // The purge runs with capture off too, so entries from earlier runs still expire.
+        let purge = crate::service::request_log::spawn_purge(store.clone(), self.state.clock.clone(), &self.request_log);
         let router = router(self.state);
 
         match self.tls {
@@ -166,9 +164,7 @@ impl Application {
             worker.shutdown().await;
         }
         request_log.shutdown().await;
-        if let Some(purge) = purge {
-            purge.abort();
-        }
+        purge.abort();
         statistics.abort();
         pruning.abort();
         store.close().await;

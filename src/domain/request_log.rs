@@ -167,6 +167,9 @@ pub struct OperationSummary {
     pub scim_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The Hub rule that rejected a `/Bulk` operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// One logged SCIM request. These fields are the whole stored record.
@@ -219,10 +222,15 @@ pub fn clip(text: &str, max: usize) -> String {
 /// Replaces a filter that compares `password` by a placeholder. Hub never stores passwords,
 /// and a filter on one would carry a candidate password into the log.
 pub fn redact_filter(filter: &str) -> String {
-    if filter.to_ascii_lowercase().contains("password") {
+    if mentions_password(filter) {
         return "(a filter on password, not recorded)".to_string();
     }
     clip(filter, MAX_FILTER)
+}
+
+/// Tells whether a filter mentions `password`, ignoring case.
+pub fn mentions_password(filter: &str) -> bool {
+    contains_ignoring_case(filter, "password")
 }
 
 /// Decides whether a list or search is a lookup: an `eq` on one attribute, which is how Entra

@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::SCIM_BASE_PATH;
 use crate::clock::Clock;
 use crate::domain::request_log::{
-    clip, is_lookup_filter, redact_filter, Action, Client, OperationSummary, RequestEntry, MAX_DETAIL, MAX_OPERATIONS, MAX_PATH,
+    clip, is_lookup_filter, mentions_password, redact_filter, Action, Client, OperationSummary, RequestEntry, MAX_DETAIL, MAX_OPERATIONS, MAX_PATH,
     MAX_TEXT,
 };
 use crate::domain::user::UserChange;
@@ -46,6 +46,7 @@ struct Noted {
     resource_id: Option<String>,
     target: Option<String>,
     filter: Option<String>,
+    filter_mentions_password: bool,
     operations: Vec<OperationSummary>,
 }
 
@@ -88,7 +89,10 @@ impl RequestNote {
 
     pub fn filter(&self, filter: Option<&str>) {
         let Some(filter) = filter else { return };
-        self.update(|noted| noted.filter = Some(redact_filter(filter)));
+        self.update(|noted| {
+            noted.filter = Some(redact_filter(filter));
+            noted.filter_mentions_password = mentions_password(filter);
+        });
     }
 
     /// Records the `op` and `path` of each PATCH operation, never the values.
@@ -145,7 +149,7 @@ fn patch_summaries(body: &Value) -> Vec<OperationSummary> {
         .take(MAX_OPERATIONS)
         .filter_map(Value::as_object)
         .map(|operation| {
-            let op = field(operation, "op").and_then(Value::as_str).unwrap_or("?").to_ascii_lowercase();
+            let op = field(operation, "op").and_then(Value::as_str).unwrap_or("?");
             let path = match field(operation, "path").and_then(Value::as_str) {
                 Some(path) => Some(path.to_string()),
                 None => field(operation, "value")
@@ -153,11 +157,12 @@ fn patch_summaries(body: &Value) -> Vec<OperationSummary> {
                     .map(|value| value.keys().cloned().collect::<Vec<_>>().join(",")),
             };
             OperationSummary {
-                op: clip(&op, 16),
+                op: clip(op, 16),
                 path: path.map(|path| clip(&path, MAX_TEXT)),
                 status: None,
                 scim_type: None,
                 detail: None,
+                rule: None,
             }
         })
         .collect()
@@ -202,10 +207,10 @@ pub fn group_patch_action(body: &Value) -> Action {
     if summaries.is_empty() || !summaries.iter().all(on_members) {
         return Action::UpdateGroup;
     }
-    if summaries.iter().all(|summary| summary.op == "add") {
+    if summaries.iter().all(|summary| summary.op.eq_ignore_ascii_case("add")) {
         return Action::AddMembers;
     }
-    if summaries.iter().all(|summary| summary.op == "remove") {
+    if summaries.iter().all(|summary| summary.op.eq_ignore_ascii_case("remove")) {
         return Action::RemoveMembers;
     }
     Action::UpdateGroup
@@ -299,7 +304,10 @@ impl Capture {
         let error = response.extensions().get::<ErrorSummary>();
         // Handlers of lists note the filter; a request rejected before its handler ran has only
         // the query string.
-        let filter = noted.filter.or_else(|| query_filter(self.query.as_deref()).as_deref().map(redact_filter));
+        let raw_filter = query_filter(self.query.as_deref());
+        let filter = noted.filter.or_else(|| raw_filter.as_deref().map(redact_filter));
+        // A detail may quote the filter, so a request that filtered on password keeps none.
+        let filtered_on_password = noted.filter_mentions_password || raw_filter.as_deref().is_some_and(mentions_password);
         let action = match noted.action {
             Some(action) => action,
             None if route_action == Action::List && filter.as_deref().is_some_and(is_lookup_filter) => Action::Lookup,
@@ -322,7 +330,10 @@ impl Capture {
             operations: noted.operations,
             status: response.status().as_u16(),
             scim_type: error.and_then(|error| error.scim_type).map(str::to_string),
-            detail: error.map(|error| clip(&error.detail, MAX_DETAIL)),
+            detail: error.map(|error| match filtered_on_password {
+                true => "(not recorded, because the request's filter mentions password)".to_string(),
+                false => clip(&error.detail, MAX_DETAIL),
+            }),
             rule: error.and_then(|error| error.rule).map(str::to_string),
             duration_us: i64::try_from(self.started.elapsed().as_micros()).unwrap_or(i64::MAX),
             request_id: self.request_id,

@@ -137,6 +137,7 @@ fn summaries(operations: &[BulkOperation], outcomes: &[(usize, Outcome)]) -> Vec
                 status: Some(outcome.status),
                 scim_type: outcome.error.as_ref().and_then(|error| error.scim_type).map(|kind| kind.as_str().to_string()),
                 detail: outcome.error.as_ref().map(|error| clip(&error.detail, MAX_TEXT)),
+                rule: outcome.error.as_ref().and_then(|error| error.rule).map(str::to_string),
             }
         })
         .collect()

@@ -55,6 +55,7 @@ pub async fn me(
     State(state): State<AppState>,
     method: axum::http::Method,
     headers: HeaderMap,
+    note: super::request_log::RequestNote,
 ) -> Result<ScimResponse, ApiError> {
     let token = super::extract::bearer_token(&headers)
         .map(str::to_string)
@@ -64,7 +65,8 @@ pub async fn me(
     let identity = match session {
         Ok(identity) => identity,
         Err(crate::service::sessions::SessionError::Invalid) => {
-            if crate::service::tokens::verify(&state.store, &token).await?.is_some() {
+            if let Some(caller) = crate::service::tokens::verify(&state.store, &token).await? {
+                note.caller(&caller);
                 return Err(ScimError::new(
                     501,
                     None,

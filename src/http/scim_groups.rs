@@ -148,7 +148,11 @@ pub async fn groups_patch(
     note.action(group_patch_action(&body));
     let context = change_context(&caller, &request_id);
     let if_match = header_text(&headers, header::IF_MATCH);
-    let record = groups::patch(&state.store, &caller.0.organization, &context, &id, &body, if_match).await?;
+    let patched = groups::patch(&state.store, &caller.0.organization, &context, &id, &body, if_match).await;
+    if patched.is_err() {
+        note_display_name(&state, &caller, &note, &id).await;
+    }
+    let record = patched?;
     note.target(Some(&record.group.display_name));
     let wants_body = query.get("attributes").is_some() || query.get("excludedAttributes").is_some();
     if !wants_body {
@@ -173,9 +177,19 @@ pub async fn groups_delete(
 ) -> Result<StatusCode, ApiError> {
     let context = change_context(&caller, &request_id);
     let if_match = header_text(&headers, header::IF_MATCH);
-    let removed = groups::delete(&state.store, &caller.0.organization, &context, &id, if_match).await?;
-    note.target(Some(&removed.display_name));
+    let deleted = groups::delete(&state.store, &caller.0.organization, &context, &id, if_match).await;
+    if deleted.is_err() {
+        note_display_name(&state, &caller, &note, &id).await;
+    }
+    note.target(Some(&deleted?.display_name));
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Notes the displayName of a group whose change failed, for searches of the request log.
+async fn note_display_name(state: &AppState, caller: &ScimCaller, note: &RequestNote, id: &str) {
+    if let Ok(record) = groups::get(&state.store, &caller.0.organization.id, id, false).await {
+        note.target(Some(&record.group.display_name));
+    }
 }
 
 /// GET /Groups with filter, sorting, paging and projection.

@@ -138,7 +138,11 @@ pub async fn users_patch(
     note.action(user_patch_intent(&body));
     let context = change_context(&caller, &request_id);
     let if_match = header_text(&headers, header::IF_MATCH);
-    let user = users::patch(&state.store, &caller.0.organization, &context, &id, &body, if_match).await?;
+    let patched = users::patch(&state.store, &caller.0.organization, &context, &id, &body, if_match).await;
+    if patched.is_err() {
+        note_user_name(&state, &caller, &note, &id).await;
+    }
+    let user = patched?;
     note.target(user.user.user_name());
     note.user_change(user.change);
     user_response(&state, &headers, &query, &user, StatusCode::OK)
@@ -155,9 +159,20 @@ pub async fn users_delete(
 ) -> Result<StatusCode, ApiError> {
     let context = change_context(&caller, &request_id);
     let if_match = header_text(&headers, header::IF_MATCH);
-    let removed = users::delete(&state.store, &caller.0.organization, &context, &id, if_match).await?;
-    note.target(removed.user_name());
+    let deleted = users::delete(&state.store, &caller.0.organization, &context, &id, if_match).await;
+    if deleted.is_err() {
+        note_user_name(&state, &caller, &note, &id).await;
+    }
+    note.target(deleted?.user_name());
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Notes the userName of a user whose change failed, so that the failure shows when an admin
+/// searches the request log by name. Reads the user once more, on failures only.
+async fn note_user_name(state: &AppState, caller: &ScimCaller, note: &RequestNote, id: &str) {
+    if let Ok(record) = users::get(&state.store, &caller.0.organization.id, id).await {
+        note.target(record.user.user_name());
+    }
 }
 
 /// GET /Users with filter, sorting, paging and projection.

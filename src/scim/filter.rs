@@ -46,8 +46,19 @@ fn nesting_depth(text: &str) -> usize {
 }
 
 /// Parses a filter, also accepting bare words as values (`externalId eq jyoung`), a form an
-/// old Microsoft sample shows.
+/// old Microsoft sample shows. An error about a filter that mentions `password` does not
+/// repeat the filter, because error details are logged and kept in the request log.
 pub fn parse(text: &str) -> Result<Filter, ScimError> {
+    parse_text(text).map_err(|error| {
+        if text.to_ascii_lowercase().contains("password") {
+            ScimError::invalid_filter("The filter is not valid SCIM filter syntax; it is not repeated here because it mentions password.")
+        } else {
+            error
+        }
+    })
+}
+
+fn parse_text(text: &str) -> Result<Filter, ScimError> {
     if text.len() > MAX_FILTER_LENGTH {
         return Err(ScimError::invalid_filter(format!(
             "The filter is {} bytes long; the maximum is {MAX_FILTER_LENGTH}.",

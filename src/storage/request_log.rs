@@ -285,7 +285,7 @@ pub struct RequestQuery {
 /// Escapes `%`, `_` and the escape character itself for a LIKE pattern.
 fn like_pattern(text: &str) -> String {
     let mut pattern = String::from("%");
-    for character in text.to_lowercase().chars() {
+    for character in text.chars() {
         if matches!(character, '%' | '_' | '\\') {
             pattern.push('\\');
         }
@@ -321,12 +321,16 @@ pub async fn list(pool: &AnyPool, org_id: &str, query: &RequestQuery) -> Storage
         push("token_id = ?", Value::Text(token_id.clone()), &mut conditions);
     }
     if let Some(text) = &query.target_text {
-        let pattern = like_pattern(text);
+        // SQLite's LOWER() folds ASCII letters only, so each column is also matched against
+        // the text as given: "Élodie" then finds "Élodie", though not "ÉLODIE" on SQLite.
+        let folded = like_pattern(&text.to_lowercase());
+        let exact = like_pattern(text);
         for column in ["target", "resource_id", "filter"] {
-            push(&format!("LOWER({column}) LIKE ? ESCAPE '\\'"), Value::Text(pattern.clone()), &mut conditions);
+            push(&format!("LOWER({column}) LIKE ? ESCAPE '\\'"), Value::Text(folded.clone()), &mut conditions);
+            push(&format!("{column} LIKE ? ESCAPE '\\'"), Value::Text(exact.clone()), &mut conditions);
         }
-        // The three LIKE terms are alternatives: join the last three conditions with OR.
-        let alternatives: Vec<String> = conditions.split_off(conditions.len() - 3);
+        // The six LIKE terms are alternatives: join the last six conditions with OR.
+        let alternatives: Vec<String> = conditions.split_off(conditions.len() - 6);
         conditions.push(format!("({})", alternatives.join(" OR ")));
     }
     if let Some(from) = &query.from {

@@ -148,10 +148,10 @@ pub struct BatchWriter {
 impl BatchWriter {
     /// Releases the savepoint and waits until the shared transaction holding it has committed.
     ///
-    /// The release and the commit run in a task of their own. A caller may stop waiting (a
-    /// client that disconnects drops its request), and if the commit of the shared
-    /// transaction ran in the caller, stopping it would drop the other writers' notices
-    /// unsent and fail their requests, although their changes might be committed.
+    /// The release and the commit run in a task of their own, because a caller may stop
+    /// waiting: a client that disconnects drops its request. Were the shared commit running in
+    /// that caller, stopping it would drop the other writers' notices unsent. Their requests
+    /// would fail although their changes might be committed.
     pub async fn commit(mut self) -> StorageResult<()> {
         let batch = self.batch.take().expect("a writer commits once");
         let group = self.group.clone();

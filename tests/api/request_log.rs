@@ -106,10 +106,10 @@ async fn entra_sequence_logged(app: TestApp) {
     assert_eq!(entries[0]["path"], "/scim/v2/Users");
     assert_eq!(entries[1]["resourceId"], user["id"]);
     assert_eq!(entries[1]["resourceType"], "User");
-    assert_eq!(entries[2]["operations"], json!([{"op": "replace", "path": "displayName"}]));
-    assert_eq!(entries[4]["operations"], json!([{"op": "add", "path": "members"}]));
+    assert_eq!(entries[2]["operations"], json!([{"op": "Replace", "path": "displayName"}]), "ops keep the client's case");
+    assert_eq!(entries[4]["operations"], json!([{"op": "Add", "path": "members"}]));
     assert_eq!(entries[4]["resourceType"], "Group");
-    assert_eq!(entries[5]["operations"], json!([{"op": "replace", "path": "active"}]));
+    assert_eq!(entries[5]["operations"], json!([{"op": "Replace", "path": "active"}]));
     assert_eq!(entries[6]["resourceId"], user["id"]);
 }
 
@@ -245,6 +245,7 @@ async fn last_owner_rule_logged(app: TestApp) {
     let entries = entries_for(&app, &owner, &[request_id]).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["action"], "deactivate");
+    assert_eq!(entries[0]["target"], "owner@example.com", "a failed change still names its user");
     assert_eq!(entries[0]["rule"], "last_owner");
     assert!(entries[0]["detail"].as_str().unwrap().contains("Make another user an Owner first"), "{}", entries[0]);
 }
@@ -281,6 +282,10 @@ async fn secrets_never_stored(app: TestApp) {
     assert!(!refused.to_string().contains(&marker), "{refused}");
     let password_filter = users_query(&[("filter", &format!("password eq \"{marker}-3\""))]);
     send_as(&app, OKTA_AGENT, &request_id, Method::GET, &password_filter, None).await;
+    let broken_filter = users_query(&[("filter", &format!("password eq \"{marker}-5\" and ("))]);
+    let (status, refused) = send_as(&app, OKTA_AGENT, &request_id, Method::GET, &broken_filter, None).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(!refused.to_string().contains(&marker), "{refused}");
     let reset = patch_body(json!([{"op": "replace", "value": {"password": format!("{marker}-4")}}]));
     let created = app.get(&users_query(&[("filter", "userName eq \"okta@example.com\"")])).await;
     let (_, list) = status_and_json(created).await;
@@ -288,7 +293,7 @@ async fn secrets_never_stored(app: TestApp) {
     send_as(&app, OKTA_AGENT, &request_id, Method::PATCH, &path, Some(reset)).await;
 
     let entries = entries_for(&app, &owner, &[request_id]).await;
-    assert_eq!(entries.len(), 4, "{entries:?}");
+    assert_eq!(entries.len(), 5, "{entries:?}");
     let keys: Vec<String> = entries[0].as_object().unwrap().keys().cloned().collect();
     let mut expected_keys = vec![
         "action", "at", "client", "detail", "durationMs", "filter", "id", "method", "operations", "path", "requestId",
@@ -476,6 +481,9 @@ async fn filters_and_cursor_paging(app: TestApp) {
     let expected: Vec<String> = (0..5).rev().map(|index| format!("page-{index}@example.com")).collect();
     assert_eq!(page_users, expected.iter().collect::<Vec<_>>(), "newest first, each entry once");
 
+    app.create_user("Élodie@example.com", json!({})).await;
+    let accented = log_entries(&app, &owner, &format!("?target={}", encode_query_value("Élodie"))).await;
+    assert_eq!(accented["entries"].as_array().unwrap().len(), 1, "{accented}");
     let found = log_entries(&app, &owner, "?target=PAGE-3").await;
     assert_eq!(found["entries"].as_array().unwrap().len(), 1, "{found}");
     let missing = log_entries(&app, &owner, "?target=not-there&status=clientError").await;
@@ -488,7 +496,8 @@ async fn filters_and_cursor_paging(app: TestApp) {
     let later = log_entries(&app, &owner, &format!("?from={}", encode_query_value("2999-01-01T00:00:00Z"))).await;
     assert!(later["entries"].as_array().unwrap().is_empty());
     let since_start = log_entries(&app, &owner, &format!("?from={}&action=createUser", encode_query_value(&started))).await;
-    assert_eq!(since_start["entries"].as_array().unwrap().len(), 5, "{since_start}");
+    // The five page users and Élodie were created after the clock moved.
+    assert_eq!(since_start["entries"].as_array().unwrap().len(), 6, "{since_start}");
     let success = log_entries(&app, &owner, "?status=success&limit=200").await;
     assert!(success["entries"].as_array().unwrap().iter().all(|entry| entry["status"].as_u64().unwrap() < 400));
 
@@ -497,7 +506,9 @@ async fn filters_and_cursor_paging(app: TestApp) {
     assert_eq!(status, 200);
     assert_eq!(one["target"], "page-3@example.com");
 
-    for bad in ["?status=ok", "?action=explode", "?cursor=abc", "?from=yesterday", "?limit=many"] {
+    let reversed = format!("?from={}&to={}", encode_query_value("2026-02-01T00:00:00Z"), encode_query_value("2026-01-01T00:00:00Z"));
+    let bad_queries = ["?status=ok", "?action=explode", "?cursor=abc", "?cursor=-1", "?from=yesterday", "?limit=many", "?limit=0", "?limit=201", &reversed];
+    for bad in bad_queries {
         let (status, body) = app.admin_json(Method::GET, &format!("/scim-requests{bad}"), &owner, None).await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
@@ -514,7 +525,9 @@ async fn bulk_logged_with_operations(app: TestApp) {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
         "Operations": [
             {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"schemas": [CORE_USER], "userName": "bulk-a@example.com"}},
-            {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"schemas": [CORE_USER], "userName": "bulk-a@example.com"}}
+            {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"schemas": [CORE_USER], "userName": "bulk-a@example.com"}},
+            {"method": "POST", "path": "/Users", "bulkId": "c", "data": {"schemas": [CORE_USER], "userName": "owner-2@example.com", HUB_USER: {"platformRole": "Owner"}}},
+            {"method": "POST", "path": "/Users", "bulkId": "d", "data": {"schemas": [CORE_USER], "userName": "owner-3@example.com", HUB_USER: {"platformRole": "Owner"}}}
         ]
     });
     let (status, _) = send_as(&app, "hr-sync/2.1", &request_id, Method::POST, "/Bulk", Some(body)).await;
@@ -525,14 +538,38 @@ async fn bulk_logged_with_operations(app: TestApp) {
     assert_eq!(entries[0]["action"], "bulk");
     assert_eq!(entries[0]["client"], "generic");
     let operations = entries[0]["operations"].as_array().unwrap();
-    assert_eq!(operations.len(), 2);
+    assert_eq!(operations.len(), 4);
     assert_eq!(operations[0]["op"], "POST");
     assert_eq!(operations[0]["status"], 201);
     assert_eq!(operations[1]["status"], 409);
     assert_eq!(operations[1]["scimType"], "uniqueness");
+    assert!(operations[1]["rule"].is_null());
+    assert_eq!(operations[2]["status"], 201);
+    assert_eq!(operations[3]["status"], 409);
+    assert_eq!(operations[3]["rule"], "owner_limit");
+}
+
+async fn unknown_paths_logged(app: TestApp) {
+    let (_, owner) = app.signed_in_user("owner@example.com", "Owner").await;
+    let request_ids: Vec<String> = (0..3).map(|step| format!("unknown-{step}-{}", uuid::Uuid::new_v4())).collect();
+
+    assert_eq!(send_as(&app, ENTRA_AGENT, &request_ids[0], Method::GET, "/Nonexistent", None).await.0, 404);
+    assert_eq!(send_as(&app, ENTRA_AGENT, &request_ids[1], Method::DELETE, "/ServiceProviderConfig", None).await.0, 405);
+    assert_eq!(send_as(&app, ENTRA_AGENT, &request_ids[2], Method::GET, "/Me", None).await.0, 501);
+    let response = app.client.get(format!("{}/Nonexistent", app.scim_url)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404, "an unknown path stays 404 without a token");
+
+    let entries = entries_for(&app, &owner, &request_ids).await;
+    let summaries: Vec<(String, u64)> = entries
+        .iter()
+        .map(|entry| (entry["action"].as_str().unwrap().to_string(), entry["status"].as_u64().unwrap()))
+        .collect();
+    let expected = vec![("other".to_string(), 404), ("discovery".to_string(), 405), ("other".to_string(), 501)];
+    assert_eq!(summaries, expected);
 }
 
 both_backends!(
+    unknown_paths_logged,
     entra_sequence_logged,
     okta_sequence_logged,
     failures_show_error_and_rule,

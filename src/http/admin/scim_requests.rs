@@ -86,24 +86,34 @@ fn parse_query(query: &HashMap<String, String>) -> Result<RequestQuery, AdminErr
         None => DEFAULT_LIMIT,
         Some(text) => text
             .parse::<i64>()
-            .map_err(|_| AdminError::bad_request(format!("limit must be an integer from 1 to {MAX_LIMIT}; got {text:?}.")))?
-            .clamp(1, MAX_LIMIT),
+            .ok()
+            .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+            .ok_or_else(|| AdminError::bad_request(format!("limit must be an integer from 1 to {MAX_LIMIT}; got {text:?}.")))?,
     };
     let before_seq = match query.get("cursor") {
         None => None,
         Some(text) => Some(
             text.parse::<i64>()
-                .map_err(|_| AdminError::bad_request(format!("cursor must be the nextCursor of a previous page; got {text:?}.")))?,
+                .ok()
+                .filter(|cursor| *cursor > 0)
+                .ok_or_else(|| AdminError::bad_request(format!("cursor must be the nextCursor of a previous page; got {text:?}.")))?,
         ),
     };
     let target_text = query.get("target").map(|text| text.trim().to_string()).filter(|text| !text.is_empty());
+    let from = parse_time(query, "from")?;
+    let to = parse_time(query, "to")?;
+    if let (Some(from), Some(to)) = (&from, &to) {
+        if from > to {
+            return Err(AdminError::bad_request(format!("from ({from}) must not be later than to ({to}).")));
+        }
+    }
     Ok(RequestQuery {
         status_class,
         action,
         token_id: query.get("token").cloned(),
         target_text,
-        from: parse_time(query, "from")?,
-        to: parse_time(query, "to")?,
+        from,
+        to,
         before_seq,
         limit,
     })
