@@ -194,8 +194,8 @@ async fn health() -> &'static str {
     "ok"
 }
 
-/// Answers 404 under the SCIM base. A valid token is still read, so that the request shows in
-/// its organization's request log; a missing or invalid one does not turn the 404 into a 401.
+/// Returns 404 under the SCIM base. A valid token is still read, so that the request shows in
+/// its organization's request log. A missing or invalid one does not turn the 404 into a 401.
 async fn scim_not_found(_caller: Result<auth::ScimCaller, ApiError>, uri: axum::http::Uri) -> ApiError {
     ScimError::not_found(format!(
         "No SCIM endpoint at {}; Hub serves /Users, /Groups, /Bulk, /.search, /Me, /ServiceProviderConfig, /ResourceTypes and /Schemas under {SCIM_BASE_PATH}.",
@@ -208,7 +208,7 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     ScimError::not_found(format!("Nothing at {}; the SCIM service is under {SCIM_BASE_PATH}.", uri.path())).into()
 }
 
-/// Answers 405 under the SCIM base, reading a valid token as [`scim_not_found`] does.
+/// Returns 405 under the SCIM base, reading a valid token as [`scim_not_found`] does.
 async fn method_not_allowed(_caller: Result<auth::ScimCaller, ApiError>, method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ScimError::new(405, None, format!("Method {method} is not allowed on {}.", uri.path())).into()
 }

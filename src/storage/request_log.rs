@@ -35,10 +35,10 @@ pub const COLUMNS: [&str; 20] = [
     "request_id",
 ];
 
-/// Rows per INSERT statement. Statements stay small because sqlx's SQLite driver looks up
-/// each parameter by name, and SQLite's lookup walks the statement's parameter list, so binding
-/// costs grow with the square of the parameter count (a 200-row statement spent most of the
-/// writer's time there, measured with perf). A batch is written as statements of this many
+/// Rows per INSERT statement on the sqlx path. sqlx's SQLite driver looks up each parameter by
+/// name, and SQLite's lookup walks the statement's parameter list. Binding therefore costs the
+/// square of the parameter count: with 200-row statements, perf showed most of the writer's
+/// time there. A batch is written as statements of this many
 /// rows plus one-row statements for the remainder, so the prepared statement cache holds two.
 const ROWS_PER_STATEMENT: usize = 10;
 
