@@ -37,7 +37,7 @@ impl From<StorageError> for ApiError {
 
 /// Rule violations are conflicts with the organization's current state (409); other domain
 /// errors are invalid values (400). Each rule violation carries the rule's name for the request
-/// log, and its detail already says what the administrator can do.
+/// log, and its detail already tells the administrator what to do.
 fn domain_error(error: DomainError) -> ScimError {
     let rule = error.rule();
     if let Some(rule) = rule {

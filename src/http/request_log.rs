@@ -252,7 +252,8 @@ fn query_filter(query: Option<&str>) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-/// What capture needs, without cloning the whole application state per request.
+/// The log queue and clock that capture uses, so a request clones two handles instead of the
+/// whole application state.
 #[derive(Clone)]
 pub struct CaptureState {
     pub log: Arc<RequestLog>,
@@ -299,12 +300,16 @@ impl Capture {
     pub fn finish(self, state: &CaptureState, response: &Response) {
         let Some(noted) = self.note.lock().ok().map(|mut noted| std::mem::take(&mut *noted)) else { return };
         let Some(org_id) = noted.org_id else { return };
+
         let route_path = self.path.strip_prefix(SCIM_BASE_PATH).unwrap_or(&self.path);
         let (resource_type, route_id, route_action) = route_facts(&self.method, route_path);
         let error = response.extensions().get::<ErrorSummary>();
         // Handlers of lists note the filter; a request rejected before its handler ran has only
         // the query string.
-        let raw_filter = query_filter(self.query.as_deref());
+        let raw_filter = match noted.filter {
+            Some(_) => None,
+            None => query_filter(self.query.as_deref()),
+        };
         let filter = noted.filter.or_else(|| raw_filter.as_deref().map(redact_filter));
         // A detail may quote the filter, so a request that filtered on password keeps none.
         let filtered_on_password = noted.filter_mentions_password || raw_filter.as_deref().is_some_and(mentions_password);
@@ -313,6 +318,7 @@ impl Capture {
             None if route_action == Action::List && filter.as_deref().is_some_and(is_lookup_filter) => Action::Lookup,
             None => route_action,
         };
+
         let entry = RequestEntry {
             org_id,
             at: self.at,

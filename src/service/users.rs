@@ -30,7 +30,7 @@ use crate::storage::{audit, groups, sessions, users, Keyed, ListQuery, Store, St
 pub struct UserRecord {
     pub user: User,
     pub memberships: Vec<Membership>,
-    /// What the request changed; `Unchanged` for reads and creates.
+    /// The change the request made, `Unchanged` for reads and creates.
     pub change: UserChange,
 }
 

@@ -210,9 +210,9 @@ pub struct Store {
     write_batch: Option<Arc<write_batch::GroupCommit>>,
     /// Present on SQLite files only: reads outside transactions without sqlx's thread hop.
     reader: Option<Arc<sqlite_reader::SqliteReader>>,
-    /// The SCIM request log's pool: on SQLite a separate database file, so that log writes
-    /// never wait for SQLite's single write lock behind provisioning writes, or hold it; on
-    /// PostgreSQL the main pool.
+    /// The SCIM request log's pool. On SQLite it is a separate database file, so that log
+    /// writes and provisioning writes never wait for each other's write lock. On PostgreSQL it
+    /// is the main pool.
     log_pool: AnyPool,
     /// Present on SQLite files only: the request log's writer connection.
     log_writer: Option<Arc<request_log::SqliteLogWriter>>,

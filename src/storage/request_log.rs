@@ -39,7 +39,7 @@ pub const COLUMNS: [&str; 20] = [
 /// name, and SQLite's lookup walks the statement's parameter list. Binding therefore costs the
 /// square of the parameter count: with 200-row statements, perf showed most of the writer's
 /// time there. A batch is written as statements of this many
-/// rows plus one-row statements for the remainder, so the prepared statement cache holds two.
+/// rows plus one-row statements for the remainder, so the prepared statement cache keeps two.
 const ROWS_PER_STATEMENT: usize = 10;
 
 /// Writes a batch of entries in one transaction: on a SQLite file through the store's own

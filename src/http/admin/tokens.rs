@@ -16,8 +16,8 @@ use crate::service::admin_users::require_manage_users;
 use crate::service::tokens::{generate_token, store_token, MAX_TOKEN_DAYS};
 use crate::storage::{audit, request_log, tokens};
 
-/// GET /api/v1/scim-tokens: ids, names, dates and the requests and errors (status 400 and
-/// above) of the last 24 hours from the request log; never the tokens.
+/// GET /api/v1/scim-tokens: ids, names and dates, never the tokens. Each token also shows its
+/// requests and errors (status 400 and above) of the last 24 hours, from the request log.
 pub async fn tokens_list(State(state): State<AppState>, caller: AdminCaller) -> Result<Json<Value>, AdminError> {
     require_manage_users(&caller.identity)?;
     let org_id = &caller.identity.organization.id;
