@@ -76,7 +76,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}; choose another address with --listen or HUB_LISTEN", config.listen))?;
         let bound = listener.local_addr()?;
         let request_log = crate::service::request_log::RequestLog::start(store.clone(), clock.clone(), &config.request_log);
-        let state = AppState {
+        let state = AppState::new(crate::http::SharedState {
             store,
             settings: Arc::new(HttpSettings {
                 public_url: config.public_url.clone(),
@@ -92,7 +92,7 @@ impl Application {
             provider_keys: Arc::new(crate::service::provider_keys::ProviderKeys::default()),
             rate_limits: Arc::new(crate::http::rate_limit::RateLimits::new(config.rate_limits)),
             request_log,
-        };
+        });
         Ok(Application {
             listener,
             tls,

@@ -18,10 +18,18 @@ BENCH_BULK_SIZE="${BENCH_BULK_SIZE:-1000}"
 BENCH_SEED_PARALLEL="${BENCH_SEED_PARALLEL:-2}"
 BENCH_REQUEST_TIMEOUT="${BENCH_REQUEST_TIMEOUT:-600}"
 BENCH_KEEP="${BENCH_KEEP:-0}"
+# What seed_hub creates.
+BENCH_USERS="${BENCH_USERS:-100000}"
+BENCH_GROUPS="${BENCH_GROUPS:-1000}"
+BENCH_SMALL_GROUP_SIZE="${BENCH_SMALL_GROUP_SIZE:-10}"
+BENCH_MEMBER_BATCH="${BENCH_MEMBER_BATCH:-5000}"
+BENCH_ALLOW_INVITATIONS="${BENCH_ALLOW_INVITATIONS:-0}"
 
 SCIM_BASE="/scim/v2"
 CORE_USER="urn:ietf:params:scim:schemas:core:2.0:User"
 BULK_REQUEST="urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+CORE_GROUP="urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_OP="urn:ietf:params:scim:api:messages:2.0:PatchOp"
 # userName of the Owner that the scripts create to change the organization's settings.
 OWNER_USER_NAME="bench-owner@bench.example"
 
@@ -62,6 +70,16 @@ check_settings() {
   [ "$BENCH_THREADS" -le "$BENCH_CONNECTIONS" ] \
     || die "BENCH_THREADS ($BENCH_THREADS) must not exceed BENCH_CONNECTIONS ($BENCH_CONNECTIONS), because wrk gives each thread at least one connection"
   [ -x "$HUB_BIN" ] || die "Hub binary $HUB_BIN not found or not executable; build it with 'cargo build --release' or set HUB_BIN"
+}
+
+check_seed_settings() {
+  require_positive_integer BENCH_USERS "$BENCH_USERS"
+  require_positive_integer BENCH_GROUPS "$BENCH_GROUPS"
+  require_positive_integer BENCH_SMALL_GROUP_SIZE "$BENCH_SMALL_GROUP_SIZE"
+  require_positive_integer BENCH_MEMBER_BATCH "$BENCH_MEMBER_BATCH"
+  [ "$BENCH_USERS" -ge 100 ] || die "BENCH_USERS must be at least 100, so that a list page has 100 users; got $BENCH_USERS"
+  [ "$BENCH_SMALL_GROUP_SIZE" -le "$BENCH_USERS" ] \
+    || die "BENCH_SMALL_GROUP_SIZE ($BENCH_SMALL_GROUP_SIZE) must not exceed BENCH_USERS ($BENCH_USERS)"
 }
 
 random_token() {
@@ -128,13 +146,21 @@ backend_name() {
 
 # Starts Hub on a fresh database and waits until it serves SCIM requests.
 # Sets HUB_PID, HUB_URL, HUB_TOKEN, HUB_DATA_DIR and, on PostgreSQL, HUB_DATABASE_URL.
-start_hub() {  # OUT_DIR
-  local out_dir="$1"
+# With SEED_DATA_DIR (SQLite only), Hub starts on a copy of that data folder instead, and
+# HUB_TOKEN must already hold the token of the organization stored there.
+start_hub() {  # OUT_DIR [SEED_DATA_DIR]
+  local out_dir="$1" seed_data_dir="${2:-}"
   require_free_port "$BENCH_PORT"
   HUB_DATA_DIR="$out_dir/hub-data"
   rm -rf "$HUB_DATA_DIR"
-  mkdir -p "$HUB_DATA_DIR"
-  HUB_TOKEN="$(random_token)"
+  if [ -n "$seed_data_dir" ]; then
+    [ -z "$HUB_BENCH_POSTGRES_URL" ] || die "starting Hub on a copied data folder works on SQLite only"
+    [ -n "$HUB_TOKEN" ] || die "start_hub with a seeded data folder needs HUB_TOKEN"
+    cp -a "$seed_data_dir" "$HUB_DATA_DIR"
+  else
+    mkdir -p "$HUB_DATA_DIR"
+    HUB_TOKEN="$(random_token)"
+  fi
   HUB_URL="http://127.0.0.1:$BENCH_PORT"
 
   local database_args=()
@@ -364,6 +390,88 @@ seed_users() {  # PREFIX COUNT TSV_FILE WORK_DIR [FIRST]
   local elapsed
   elapsed="$(awk -v start="$started_at" -v end="$(date +%s.%N)" 'BEGIN { printf "%.1f", end - start }')"
   log "seeded $count_total users ($prefix) in $elapsed s ($(awk -v n="$count_total" -v s="$elapsed" 'BEGIN { printf "%.0f", (s > 0) ? n / s : 0 }') users/s)"
+}
+
+# Creates the large group (no members yet) and BENCH_GROUPS - 1 small groups of
+# BENCH_SMALL_GROUP_SIZE members each, drawn in turn from the seeded users. Writes the
+# large group's id to large-group.txt and the small groups' ids to groups.txt.
+seed_groups() {  # OUT_DIR
+  local out_dir="$1" work_dir="$1/seed" code
+  code="$(hub_request POST "$SCIM_BASE/Groups" "$work_dir/large-group.json" \
+    "$(jq -cn --arg schema "$CORE_GROUP" '{schemas: [$schema], displayName: "bench-large-group"}')")"
+  [ "$code" = 201 ] || die "POST $SCIM_BASE/Groups (large group) returned $code: $(head -c 300 "$work_dir/large-group.json")"
+  jq -r .id "$work_dir/large-group.json" >"$out_dir/large-group.txt"
+
+  : >"$out_dir/groups.txt"
+  local small_groups=$((BENCH_GROUPS - 1)) first=0
+  while [ "$first" -lt "$small_groups" ]; do
+    local count=$((small_groups - first))
+    [ "$count" -gt "$BENCH_BULK_SIZE" ] && count="$BENCH_BULK_SIZE"
+    awk -F'\t' -v first="$first" -v count="$count" -v size="$BENCH_SMALL_GROUP_SIZE" \
+      -v group_schema="$CORE_GROUP" -v bulk_schema="$BULK_REQUEST" '
+      { ids[NR - 1] = $1 }
+      END {
+        printf "{\"schemas\":[\"%s\"],\"Operations\":[", bulk_schema
+        for (g = first; g < first + count; g++) {
+          if (g > first) printf ","
+          printf "{\"method\":\"POST\",\"path\":\"/Groups\",\"bulkId\":\"g%d\",\"data\":{\"schemas\":[\"%s\"],", g, group_schema
+          printf "\"displayName\":\"bench-group-%05d\",\"members\":[", g
+          for (j = 0; j < size; j++) {
+            if (j > 0) printf ","
+            printf "{\"value\":\"%s\"}", ids[(g * size + j) % NR]
+          }
+          printf "]}}"
+        }
+        printf "]}"
+      }' "$out_dir/users.tsv" >"$work_dir/groups-$first.json"
+    code="$(hub_request POST "$SCIM_BASE/Bulk" "$work_dir/groups-$first.response.json" "@$work_dir/groups-$first.json")"
+    [ "$code" = 200 ] || die "POST $SCIM_BASE/Bulk (groups) returned $code: $(head -c 300 "$work_dir/groups-$first.response.json")"
+    jq -r '.Operations[] | select(.status == "201") | .location | split("/") | last' \
+      "$work_dir/groups-$first.response.json" >>"$out_dir/groups.txt"
+    first=$((first + count))
+  done
+  local created
+  created="$(wc -l <"$out_dir/groups.txt")"
+  [ "$created" -eq "$small_groups" ] || die "created $created of $small_groups small groups; see $work_dir/groups-*.response.json"
+  log "created $BENCH_GROUPS groups: 1 large and $small_groups with $BENCH_SMALL_GROUP_SIZE members each"
+}
+
+# Adds every seeded user to the large group, BENCH_MEMBER_BATCH members per PATCH.
+fill_large_group() {  # OUT_DIR
+  local out_dir="$1" work_dir="$1/seed" large_group started_at
+  large_group="$(cat "$out_dir/large-group.txt")"
+  started_at="$(date +%s)"
+  rm -f "$work_dir"/members-*
+  cut -f1 "$out_dir/users.tsv" | split -l "$BENCH_MEMBER_BATCH" -d -a 4 - "$work_dir/members-"
+  local chunk code
+  for chunk in "$work_dir"/members-*; do
+    jq -Rn --arg schema "$PATCH_OP" \
+      '{schemas: [$schema], Operations: [{op: "add", path: "members", value: [inputs | {value: .}]}]}' \
+      <"$chunk" >"$chunk.json"
+    code="$(hub_request PATCH "$SCIM_BASE/Groups/$large_group" "$chunk.response" "@$chunk.json")"
+    [ "$code" = 204 ] || die "PATCH $SCIM_BASE/Groups/$large_group (add $(wc -l <"$chunk") members) returned $code: $(head -c 300 "$chunk.response")"
+    rm -f "$chunk" "$chunk.json" "$chunk.response"
+  done
+  log "added $(wc -l <"$out_dir/users.tsv") members to the large group in $(($(date +%s) - started_at)) s"
+}
+
+# Seeds the running Hub: turns on scimUsersActive, creates BENCH_USERS users through /Bulk
+# (listed in OUT_DIR/users.tsv as "id, userName, externalId"), BENCH_GROUPS groups, and puts
+# every user in the large group.
+seed_hub() {  # OUT_DIR
+  local out_dir="$1"
+  mkdir -p "$out_dir/seed"
+  check_bulk_limit "$out_dir/seed"
+  if ! enable_scim_users_active "$out_dir"; then
+    [ "$BENCH_ALLOW_INVITATIONS" = 1 ] \
+      || die "cannot turn on scimUsersActive (reason above), so every seeded user would get an invitation mail; set BENCH_ALLOW_INVITATIONS=1 to run anyway"
+    log "WARNING: scimUsersActive is off, so Hub writes an invitation mail for every user"
+  fi
+
+  : >"$out_dir/users.tsv"
+  seed_users user "$BENCH_USERS" "$out_dir/users.tsv" "$out_dir/seed"
+  seed_groups "$out_dir"
+  fill_large_group "$out_dir"
 }
 
 # Prints how many users Hub lists in the organization.

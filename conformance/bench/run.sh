@@ -13,10 +13,6 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=SCRIPTDIR/common.sh
 source "$BENCH_DIR/common.sh"
 
-BENCH_USERS="${BENCH_USERS:-100000}"
-BENCH_GROUPS="${BENCH_GROUPS:-1000}"
-BENCH_SMALL_GROUP_SIZE="${BENCH_SMALL_GROUP_SIZE:-10}"
-BENCH_MEMBER_BATCH="${BENCH_MEMBER_BATCH:-5000}"
 BENCH_MEMBER_POOL="${BENCH_MEMBER_POOL:-20000}"
 # On SQLite on a 2-core machine, one /Bulk of 1,000 creates took about 1 s, so at 32
 # concurrent requests none would finish within a 10 s phase.
@@ -28,10 +24,7 @@ BENCH_HARNESS_DIR="${BENCH_HARNESS_DIR:-$REPO_ROOT/../shared/bench}"
 BENCH_PEER_PORT="${BENCH_PEER_PORT:-18290}"
 BENCH_PEER_USERS="${BENCH_PEER_USERS:-$BENCH_USERS}"
 BENCH_PEER_SEED_MAX_S="${BENCH_PEER_SEED_MAX_S:-600}"
-BENCH_ALLOW_INVITATIONS="${BENCH_ALLOW_INVITATIONS:-0}"
 
-CORE_GROUP="urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_OP="urn:ietf:params:scim:api:messages:2.0:PatchOp"
 KNOWN_OPS=" get filter-username filter-externalid list-first list-page list-last patch-user create bulk-create patch-large-group patch-small-group "
 # Peer operations of the side-by-side harness and the Hub operation that sends the same
 # request: create = POST /Users, filter = userName eq, get = GET /Users/{id},
@@ -62,19 +55,13 @@ trap 'exit 130' INT TERM
 
 check_run_settings() {
   check_settings
-  require_positive_integer BENCH_USERS "$BENCH_USERS"
-  require_positive_integer BENCH_GROUPS "$BENCH_GROUPS"
-  require_positive_integer BENCH_SMALL_GROUP_SIZE "$BENCH_SMALL_GROUP_SIZE"
-  require_positive_integer BENCH_MEMBER_BATCH "$BENCH_MEMBER_BATCH"
+  check_seed_settings
   require_positive_integer BENCH_MEMBER_POOL "$BENCH_MEMBER_POOL"
   require_positive_integer BENCH_BULK_CONNECTIONS "$BENCH_BULK_CONNECTIONS"
   require_positive_integer BENCH_BULK_DURATION "$BENCH_BULK_DURATION"
   require_positive_integer BENCH_PEER_PORT "$BENCH_PEER_PORT"
   require_positive_integer BENCH_PEER_USERS "$BENCH_PEER_USERS"
   require_positive_integer BENCH_PEER_SEED_MAX_S "$BENCH_PEER_SEED_MAX_S"
-  [ "$BENCH_USERS" -ge 100 ] || die "BENCH_USERS must be at least 100, so that a list page has 100 users; got $BENCH_USERS"
-  [ "$BENCH_SMALL_GROUP_SIZE" -le "$BENCH_USERS" ] \
-    || die "BENCH_SMALL_GROUP_SIZE ($BENCH_SMALL_GROUP_SIZE) must not exceed BENCH_USERS ($BENCH_USERS)"
   [ "$BENCH_PORT" != "$BENCH_PEER_PORT" ] || die "BENCH_PORT and BENCH_PEER_PORT must differ"
   [ "$BENCH_THREADS" -le "$BENCH_BULK_CONNECTIONS" ] \
     || die "BENCH_THREADS ($BENCH_THREADS) must not exceed BENCH_BULK_CONNECTIONS ($BENCH_BULK_CONNECTIONS)"
@@ -89,69 +76,6 @@ check_run_settings() {
       *) die "unknown operation '$operation' in BENCH_OPS; known:$KNOWN_OPS" ;;
     esac
   done
-}
-
-# Creates the large group (no members yet) and BENCH_GROUPS - 1 small groups of
-# BENCH_SMALL_GROUP_SIZE members each, drawn in turn from the seeded users. Writes the
-# large group's id to large-group.txt and the small groups' ids to groups.txt.
-seed_groups() {  # OUT_DIR
-  local out_dir="$1" work_dir="$1/seed" code
-  code="$(hub_request POST "$SCIM_BASE/Groups" "$work_dir/large-group.json" \
-    "$(jq -cn --arg schema "$CORE_GROUP" '{schemas: [$schema], displayName: "bench-large-group"}')")"
-  [ "$code" = 201 ] || die "POST $SCIM_BASE/Groups (large group) returned $code: $(head -c 300 "$work_dir/large-group.json")"
-  jq -r .id "$work_dir/large-group.json" >"$out_dir/large-group.txt"
-
-  : >"$out_dir/groups.txt"
-  local small_groups=$((BENCH_GROUPS - 1)) first=0
-  while [ "$first" -lt "$small_groups" ]; do
-    local count=$((small_groups - first))
-    [ "$count" -gt "$BENCH_BULK_SIZE" ] && count="$BENCH_BULK_SIZE"
-    awk -F'\t' -v first="$first" -v count="$count" -v size="$BENCH_SMALL_GROUP_SIZE" \
-      -v group_schema="$CORE_GROUP" -v bulk_schema="$BULK_REQUEST" '
-      { ids[NR - 1] = $1 }
-      END {
-        printf "{\"schemas\":[\"%s\"],\"Operations\":[", bulk_schema
-        for (g = first; g < first + count; g++) {
-          if (g > first) printf ","
-          printf "{\"method\":\"POST\",\"path\":\"/Groups\",\"bulkId\":\"g%d\",\"data\":{\"schemas\":[\"%s\"],", g, group_schema
-          printf "\"displayName\":\"bench-group-%05d\",\"members\":[", g
-          for (j = 0; j < size; j++) {
-            if (j > 0) printf ","
-            printf "{\"value\":\"%s\"}", ids[(g * size + j) % NR]
-          }
-          printf "]}}"
-        }
-        printf "]}"
-      }' "$out_dir/users.tsv" >"$work_dir/groups-$first.json"
-    code="$(hub_request POST "$SCIM_BASE/Bulk" "$work_dir/groups-$first.response.json" "@$work_dir/groups-$first.json")"
-    [ "$code" = 200 ] || die "POST $SCIM_BASE/Bulk (groups) returned $code: $(head -c 300 "$work_dir/groups-$first.response.json")"
-    jq -r '.Operations[] | select(.status == "201") | .location | split("/") | last' \
-      "$work_dir/groups-$first.response.json" >>"$out_dir/groups.txt"
-    first=$((first + count))
-  done
-  local created
-  created="$(wc -l <"$out_dir/groups.txt")"
-  [ "$created" -eq "$small_groups" ] || die "created $created of $small_groups small groups; see $work_dir/groups-*.response.json"
-  log "created $BENCH_GROUPS groups: 1 large and $small_groups with $BENCH_SMALL_GROUP_SIZE members each"
-}
-
-# Adds every seeded user to the large group, BENCH_MEMBER_BATCH members per PATCH.
-fill_large_group() {  # OUT_DIR
-  local out_dir="$1" work_dir="$1/seed" large_group started_at
-  large_group="$(cat "$out_dir/large-group.txt")"
-  started_at="$(date +%s)"
-  rm -f "$work_dir"/members-*
-  cut -f1 "$out_dir/users.tsv" | split -l "$BENCH_MEMBER_BATCH" -d -a 4 - "$work_dir/members-"
-  local chunk code
-  for chunk in "$work_dir"/members-*; do
-    jq -Rn --arg schema "$PATCH_OP" \
-      '{schemas: [$schema], Operations: [{op: "add", path: "members", value: [inputs | {value: .}]}]}' \
-      <"$chunk" >"$chunk.json"
-    code="$(hub_request PATCH "$SCIM_BASE/Groups/$large_group" "$chunk.response" "@$chunk.json")"
-    [ "$code" = 204 ] || die "PATCH $SCIM_BASE/Groups/$large_group (add $(wc -l <"$chunk") members) returned $code: $(head -c 300 "$chunk.response")"
-    rm -f "$chunk" "$chunk.json" "$chunk.response"
-  done
-  log "added $(wc -l <"$out_dir/users.tsv") members to the large group in $(($(date +%s) - started_at)) s"
 }
 
 # Sends one request of each kind and checks the response content, so that a table of fast
@@ -316,17 +240,7 @@ main() {
   log "output folder: $out_dir"
 
   start_hub "$out_dir"
-  check_bulk_limit "$out_dir/seed"
-  if ! enable_scim_users_active "$out_dir"; then
-    [ "$BENCH_ALLOW_INVITATIONS" = 1 ] \
-      || die "cannot turn on scimUsersActive (reason above), so every seeded user would get an invitation mail; set BENCH_ALLOW_INVITATIONS=1 to run anyway"
-    log "WARNING: scimUsersActive is off, so Hub writes an invitation mail for every user"
-  fi
-
-  : >"$out_dir/users.tsv"
-  seed_users user "$BENCH_USERS" "$out_dir/users.tsv" "$out_dir/seed"
-  seed_groups "$out_dir"
-  fill_large_group "$out_dir"
+  seed_hub "$out_dir"
   local total
   total="$(hub_user_count "$out_dir/seed")"
   log "Hub lists $total users ($BENCH_USERS seeded and the Owner that changed the settings)"

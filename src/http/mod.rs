@@ -47,9 +47,28 @@ pub struct HttpSettings {
     pub session_ttl: chrono::Duration,
 }
 
-/// State shared by every handler.
+/// State shared by every handler. Axum clones the state for each extractor and middleware
+/// that asks for it, so this is one reference-counted pointer: a clone is one atomic increment
+/// instead of one per field and a copy of `public_base`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What every handler reads through [`AppState`].
+pub struct SharedState {
     pub store: Store,
     pub settings: Arc<HttpSettings>,
     pub clock: Arc<dyn Clock>,
@@ -68,7 +87,7 @@ pub struct AppState {
     pub request_log: Arc<crate::service::request_log::RequestLog>,
 }
 
-impl AppState {
+impl SharedState {
     pub fn invitation_settings(&self) -> InvitationSettings {
         InvitationSettings {
             public_base: self.public_base.clone(),
