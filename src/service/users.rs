@@ -53,15 +53,6 @@ pub async fn get(store: &Store, org_id: &str, id: &str) -> ServiceResult<UserRec
     }
 }
 
-async fn load_memberships<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    executor: E,
-    org_id: &str,
-    user_id: &str,
-) -> Result<Vec<Membership>, StorageError> {
-    let mut by_user = groups::memberships_of(executor, org_id, &[user_id.to_string()]).await?;
-    Ok(by_user.remove(user_id).unwrap_or_default())
-}
-
 fn not_found(id: &str) -> ServiceError {
     ScimError::not_found(format!("User {id:?} not found.")).into()
 }
@@ -145,7 +136,7 @@ pub async fn replace(
     let before = load_for_write(&mut tx, &org.id, id, if_match).await?;
     let mut user = before.clone();
     apply_input(&mut user, input, org, RoleSource::Body)?;
-    save_change(tx, context, &before, user).await
+    save_change(store, tx, context, &before, user).await
 }
 
 /// Applies a PATCH request (RFC 7644 §3.5.2).
@@ -168,7 +159,7 @@ pub async fn patch(
 
     let mut user = before.clone();
     apply_input(&mut user, input, org, RoleSource::Patch(previous))?;
-    save_change(tx, context, &before, user).await
+    save_change(store, tx, context, &before, user).await
 }
 
 /// Deletes a user (RFC 7644 §3.6): Hub deactivates and removes it in one step, keeping the id
@@ -243,23 +234,30 @@ pub fn etag_list_matches(header: &str, version: i64) -> bool {
 }
 
 /// Writes a changed user with its audit entry, unless nothing changed.
-async fn save_change(mut tx: WriteTx, context: &ChangeContext, before: &User, mut user: User) -> ServiceResult<UserRecord> {
+///
+/// The steps skip what the change cannot affect, because on SQLite every statement inside the
+/// write transaction holds up the other writers: uniqueness is checked only when `userName`
+/// or `externalId` changed, and the memberships for the response are read after the commit.
+async fn save_change(store: &Store, mut tx: WriteTx, context: &ChangeContext, before: &User, mut user: User) -> ServiceResult<UserRecord> {
     if same_state(before, &user) {
-        let memberships = load_memberships(&mut *tx.tx, &user.org_id, &user.id).await?;
+        drop(tx);
+        let memberships = read_memberships(store, &user.org_id, &user.id).await?;
         return Ok(UserRecord {
             user: before.clone(),
             memberships,
             change: UserChange::Unchanged,
         });
     }
-    check_unique(&mut tx, &user).await?;
+    if user.user_name() != before.user_name() || user.external_id() != before.external_id() {
+        check_unique(&mut tx, &user).await?;
+    }
     if manager_id(&user) != manager_id(before) {
         check_manager(&mut tx, &user).await?;
     }
     let seats_before = owner_seats_if_affected(&mut tx, Some(before), &user).await?;
     user.version = before.version + 1;
     user.updated_at = clock::now();
-    users::update(&mut *tx.tx, &user).await?;
+    users::update_from(&mut tx.tx, before, &user).await?;
     check_owner_seats(&mut tx, &user.org_id, seats_before).await?;
     // Sessions end at once when the user can no longer sign in, and stay ended after a
     // reactivation, which needs a new sign-in.
@@ -274,11 +272,17 @@ async fn save_change(mut tx: WriteTx, context: &ChangeContext, before: &User, mu
         _ => "user.updated",
     };
     record(&mut tx, context, action, Some(before), Some(&user)).await?;
-    let memberships = load_memberships(&mut *tx.tx, &user.org_id, &user.id).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, org_id = %user.org_id, action, "user changed");
+    let memberships = read_memberships(store, &user.org_id, &user.id).await?;
     let change = UserChange::between(before, &user);
     Ok(UserRecord { user, memberships, change })
+}
+
+/// Reads a user's group memberships outside any transaction.
+async fn read_memberships(store: &Store, org_id: &str, user_id: &str) -> Result<Vec<Membership>, StorageError> {
+    let mut by_user = groups::read_memberships(store, org_id, &[user_id.to_string()]).await?;
+    Ok(by_user.remove(user_id).unwrap_or_default())
 }
 
 fn same_state(before: &User, after: &User) -> bool {

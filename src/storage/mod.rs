@@ -335,8 +335,20 @@ impl Store {
 
     /// Begins a write transaction of one organization, waiting for the organization's other
     /// writes to finish.
+    ///
+    /// On PostgreSQL, the update of the organization's row is that wait: its row lock queues
+    /// the organization's writers. On SQLite, every writer of the process already waits for the
+    /// shared transaction, so only the writer that opened it updates the row, to take SQLite's
+    /// write lock at once. A transaction that read first could not take it later if another
+    /// process (a `hub` command) wrote in between.
     pub async fn begin_write(&self, org_id: &str) -> StorageResult<WriteTx> {
         let mut tx = self.begin_global().await?;
+        if let TxHandle::Batched(writer) = &tx.tx {
+            if !writer.opened_batch() {
+                tx.org_id = org_id.to_string();
+                return Ok(tx);
+            }
+        }
         let locked = sqlx::query("UPDATE organizations SET write_sequence = write_sequence + 1 WHERE id = $1")
             .bind(org_id)
             .execute(&mut *tx.tx)

@@ -138,8 +138,14 @@ async fn insert_email_keys(connection: &mut sqlx::AnyConnection, user: &User) ->
     Ok(())
 }
 
-/// Writes every column of an existing user.
+/// Writes every column of an existing user, and its email index rows.
 pub async fn update(connection: &mut sqlx::AnyConnection, user: &User) -> StorageResult<()> {
+    update_row(connection, user).await?;
+    write_email_keys(connection, user).await
+}
+
+/// Writes every column of an existing user's row.
+async fn update_row(connection: &mut sqlx::AnyConnection, user: &User) -> StorageResult<()> {
     let result = sqlx::query(
         "UPDATE users SET user_name = $1, user_name_key = $2, external_id = $3, display_name = $4, status = $5, \
          previous_status = $6, role = $7, products = $8, profile = $9, mfa_enabled = $10, mfa_methods = $11, \
@@ -170,7 +176,17 @@ pub async fn update(connection: &mut sqlx::AnyConnection, user: &User) -> Storag
     if result.rows_affected() != 1 {
         return Err(StorageError::Corrupt(format!("user {} vanished during an update", user.id)));
     }
-    write_email_keys(connection, user).await?;
+    Ok(())
+}
+
+/// Writes every column of a user read as `before` in the same transaction. The email index
+/// rows are rewritten only when the addresses changed, which most updates leave alone.
+pub async fn update_from(connection: &mut sqlx::AnyConnection, before: &User, user: &User) -> StorageResult<()> {
+    let keys_kept = email_keys(before) == email_keys(user) && before.removed_at.is_none() && user.removed_at.is_none();
+    update_row(connection, user).await?;
+    if !keys_kept {
+        write_email_keys(connection, user).await?;
+    }
     Ok(())
 }
 

@@ -62,7 +62,8 @@ impl GroupCommit {
         drop(queued);
 
         undo_abandoned(&mut batch).await?;
-        if batch.tx.is_none() {
+        let opened_batch = batch.tx.is_none();
+        if opened_batch {
             batch.tx = Some(self.pool.begin().await?);
             batch.started = Instant::now();
         }
@@ -71,6 +72,7 @@ impl GroupCommit {
         Ok(BatchWriter {
             batch: Some(batch),
             group: self.clone(),
+            opened_batch,
         })
     }
 
@@ -143,9 +145,16 @@ async fn commit_batch(batch: &mut Batch) {
 pub struct BatchWriter {
     batch: Option<OwnedMutexGuard<Batch>>,
     group: Arc<GroupCommit>,
+    opened_batch: bool,
 }
 
 impl BatchWriter {
+    /// Whether this writer began the shared transaction, which then holds no lock yet: SQLite
+    /// takes its write lock at a transaction's first write.
+    pub fn opened_batch(&self) -> bool {
+        self.opened_batch
+    }
+
     /// Releases the savepoint and waits until the shared transaction holding it has committed.
     ///
     /// The release and the commit run in a task of their own, because a caller may stop

@@ -625,8 +625,60 @@ async fn sort_multi_valued_by_primary(app: TestApp) {
     }
 }
 
+/// Ids of the users an `emails.value eq` filter finds.
+async fn ids_with_email(app: &TestApp, email: &str) -> Vec<String> {
+    let (status, found) = app.list_users(&[("filter", &format!("emails.value eq \"{email}\""))]).await;
+    assert_eq!(status, 200, "{found}");
+    found["Resources"].as_array().unwrap().iter().map(|user| user["id"].as_str().unwrap().to_string()).collect()
+}
+
+/// Updates skip the email index and the uniqueness check when they cannot change, so the index
+/// must still follow every change of the addresses, and uniqueness every change of the names.
+async fn updates_keep_email_index_and_uniqueness(app: TestApp) {
+    let user = app
+        .create_user("erin@example.com", json!({"emails": [{"value": "erin@work.example", "type": "work"}]}))
+        .await;
+    let other = app.create_user("frank@example.com", json!({"externalId": "ext-frank"})).await;
+    let id = user["id"].as_str().unwrap().to_string();
+
+    let (status, _) = app.patch_user(&id, json!([{"op": "replace", "path": "displayName", "value": "Erin E."}])).await;
+    assert_eq!(status, 200);
+    assert_eq!(ids_with_email(&app, "erin@work.example").await, vec![id.clone()]);
+
+    let (status, _) = app
+        .patch_user(&id, json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "erin@new.example"}]))
+        .await;
+    assert_eq!(status, 200);
+    assert!(ids_with_email(&app, "erin@work.example").await.is_empty());
+    assert_eq!(ids_with_email(&app, "erin@new.example").await, vec![id.clone()]);
+
+    let (status, _) = app.patch_user(&id, json!([{"op": "add", "path": "emails", "value": [{"value": "erin@home.example", "type": "home"}]}])).await;
+    assert_eq!(status, 200);
+    assert_eq!(ids_with_email(&app, "erin@home.example").await, vec![id.clone()]);
+    assert_eq!(ids_with_email(&app, "erin@new.example").await, vec![id.clone()]);
+
+    // Deactivation keeps the addresses; only removal drops them.
+    let (status, _) = app.patch_user(&id, json!([{"op": "replace", "path": "active", "value": false}])).await;
+    assert_eq!(status, 200);
+    assert_eq!(ids_with_email(&app, "erin@new.example").await, vec![id.clone()]);
+
+    let (status, error) = app.patch_user(&id, json!([{"op": "replace", "path": "externalId", "value": "ext-frank"}])).await;
+    assert_eq!(status, 409, "{error}");
+    let (status, error) = app.patch_user(&id, json!([{"op": "replace", "path": "userName", "value": "FRANK@example.com"}])).await;
+    assert_eq!(status, 409, "{error}");
+    let (status, changed) = app.patch_user(&id, json!([{"op": "replace", "path": "userName", "value": "ERIN@example.com"}])).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["userName"], "ERIN@example.com");
+    assert_eq!(other["externalId"], "ext-frank");
+
+    let response = app.delete(&format!("/Users/{id}")).await;
+    assert_eq!(response.status().as_u16(), 204);
+    assert!(ids_with_email(&app, "erin@new.example").await.is_empty());
+}
+
 both_backends!(
     filter_equality_operators,
+    updates_keep_email_index_and_uniqueness,
     filter_substring_operators,
     filter_ordering_operators,
     filter_presence_operator,
