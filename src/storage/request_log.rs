@@ -129,7 +129,9 @@ pub struct SqliteLogWriter {
 impl SqliteLogWriter {
     /// Opens the request log's database file, whose schema the sqlx migrations created.
     pub fn open(path: &std::path::Path) -> StorageResult<SqliteLogWriter> {
-        let connection = rusqlite::Connection::open(path)?;
+        // The connection sits behind a mutex of its own, so SQLite's is not needed.
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = rusqlite::Connection::open_with_flags(path, flags)?;
         connection.execute_batch(SQLITE_LOG_PRAGMAS)?;
         Ok(SqliteLogWriter {
             connection: Arc::new(Mutex::new(connection)),
