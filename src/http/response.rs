@@ -12,6 +12,9 @@ pub struct ScimResponse {
     pub body: Value,
     pub etag: Option<String>,
     pub location: Option<String>,
+    /// The serialized body, when a handler wrote it itself (a large group's members are
+    /// written as text, not held as a `Value`). It replaces `body`.
+    pub raw_body: Option<Vec<u8>>,
 }
 
 impl ScimResponse {
@@ -21,6 +24,7 @@ impl ScimResponse {
             body,
             etag: None,
             location: None,
+            raw_body: None,
         }
     }
 
@@ -32,7 +36,11 @@ impl ScimResponse {
 
 impl IntoResponse for ScimResponse {
     fn into_response(self) -> Response {
-        let mut response = (self.status, self.body.to_string()).into_response();
+        let body = match self.raw_body {
+            Some(bytes) => bytes,
+            None => serde_json::to_vec(&self.body).unwrap_or_default(),
+        };
+        let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE));
         if let Some(etag) = self.etag.and_then(|etag| HeaderValue::from_str(&etag).ok()) {
@@ -44,3 +52,4 @@ impl IntoResponse for ScimResponse {
         response
     }
 }
+

@@ -36,17 +36,19 @@ pub(crate) fn projection_from(query: &QueryParams) -> Result<Projection, ApiErro
 /// Returns whether the response includes members: false when `excludedAttributes` names them,
 /// or when `attributes` lists only other attributes.
 pub(crate) fn wants_members(query: &QueryParams) -> bool {
-    let names_members = |list: &str| {
+    let mentions = |list: &str, sub_attributes: bool| {
         list.split(',').any(|item| {
             let item = item.trim().to_ascii_lowercase();
-            item == "members" || item.starts_with("members.") || item.ends_with(":members")
+            let path = item.rsplit_once(':').map_or(item.as_str(), |(_, path)| path);
+            path == "members" || (sub_attributes && path.starts_with("members."))
         })
     };
-    if query.get("excludedAttributes").is_some_and(|list| names_members(list)) {
+    // Excluding a sub-attribute such as `members.type` keeps the members.
+    if query.get("excludedAttributes").is_some_and(|list| mentions(list, false)) {
         return false;
     }
     match query.get("attributes") {
-        Some(list) if !list.trim().is_empty() => names_members(list),
+        Some(list) if !list.trim().is_empty() => mentions(list, true),
         _ => true,
     }
 }
@@ -60,8 +62,9 @@ fn group_response(
 ) -> Result<ScimResponse, ApiError> {
     let base_url = state.scim_base_url(headers);
     let projection = projection_from(query)?;
-    let body = projection.apply(&GROUP_RESOURCE, record.render(&base_url));
-    let mut response = ScimResponse::ok(body).with_etag(etag(record.group.version));
+    let body = crate::scim::group::render_projected(&record.group, record.members.as_deref(), &base_url, &projection);
+    let mut response = ScimResponse::ok(Value::Null).with_etag(etag(record.group.version));
+    response.raw_body = Some(body);
     response.status = status;
     if status == StatusCode::CREATED {
         response.location = Some(format!("{base_url}/Groups/{}", record.group.id));

@@ -413,6 +413,52 @@ async fn group_changes_audited(app: TestApp) {
     assert!(entries.iter().all(|entry| entry.actor_type == "scim_token"));
 }
 
+async fn get_group(app: &TestApp, group_id: &str, query: &str) -> (u16, Value) {
+    status_and_json(app.get(&format!("/Groups/{group_id}{query}")).await).await
+}
+
+/// A group's members are written as JSON text apart from the rest of the document, so each
+/// projection of them is checked against the whole-document rules.
+async fn member_projections(app: TestApp) {
+    let first = app.create_user("m1@example.com", json!({})).await;
+    let second = app.create_user("m2@example.com", json!({})).await;
+    let members = json!([{"value": id(&first)}, {"value": id(&second)}]);
+    let group = create_group(&app, "Projected", json!({"members": members})).await;
+    let group_id = id(&group);
+
+    let (status, whole) = get_group(&app, &group_id, "").await;
+    assert_eq!(status, 200);
+    let listed = whole["members"].as_array().expect("members missing");
+    assert_eq!(listed.len(), 2);
+    let reference = listed[0]["$ref"].as_str().unwrap();
+    assert!(reference.ends_with(&format!("/Users/{}", listed[0]["value"].as_str().unwrap())), "{reference}");
+    assert_eq!(listed[0]["type"], "User");
+    assert_eq!(whole["displayName"], "Projected");
+    assert!(whole["meta"]["location"].is_string());
+
+    let (_, values) = get_group(&app, &group_id, "?attributes=members.value").await;
+    assert_eq!(values["members"], json!([{"value": id(&first)}, {"value": id(&second)}]), "{values}");
+    assert!(values.get("displayName").is_none(), "{values}");
+    assert_eq!(values["id"], group_id);
+
+    let (_, without_type) = get_group(&app, &group_id, "?excludedAttributes=members.type").await;
+    let kept: Vec<&String> = without_type["members"][0].as_object().unwrap().keys().collect();
+    assert!(!kept.contains(&&"type".to_string()) && kept.contains(&&"value".to_string()), "{without_type}");
+
+    let (_, names) = get_group(&app, &group_id, "?attributes=displayName").await;
+    assert!(names.get("members").is_none(), "{names}");
+    let (_, excluded) = get_group(&app, &group_id, "?excludedAttributes=members").await;
+    assert!(excluded.get("members").is_none(), "{excluded}");
+    assert_eq!(excluded["displayName"], "Projected");
+
+    let (_, members_only) = get_group(&app, &group_id, "?attributes=members").await;
+    assert_eq!(members_only["members"].as_array().unwrap().len(), 2);
+
+    let empty = create_group(&app, "Empty", json!({})).await;
+    let (_, empty) = status_and_json(app.get(&format!("/Groups/{}", id(&empty))).await).await;
+    assert!(empty.get("members").is_none() || empty["members"] == json!([]), "{empty}");
+}
+
 both_backends!(
     entra_group_create_ignores_extra_schema,
     create_with_null_ref_members,
@@ -432,4 +478,5 @@ both_backends!(
     put_replaces_members_keeps_grants,
     group_etag_preconditions,
     group_changes_audited,
+    member_projections,
 );
