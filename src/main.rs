@@ -12,15 +12,9 @@ fn main() -> ExitCode {
     runtime.block_on(hub::cli::run())
 }
 
-/// Keeps glibc's allocator from holding on to the memory of large responses.
-///
-/// glibc serves blocks above its mmap threshold with their own mappings, which go back to
-/// the system when freed. But each time such a block is freed it raises the threshold to
-/// that size, up to 32 MiB, so after one large response the next ones come from the heap
-/// arenas, where freed memory mostly stays with the process. With one arena per thread, by
-/// default up to eight per core, a few large member lists then kept Hub's resident size at
-/// several times what it needs. A fixed threshold turns the raising off, and four arenas are
-/// enough for the few threads Hub runs.
+/// Keeps glibc from holding on to the memory of large responses. Each freed large block
+/// raises glibc's mmap threshold (up to 32 MiB, see mallopt(3)), after which such blocks come
+/// from per-thread arenas that keep freed memory; a fixed threshold and four arenas avoid that.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator settings; it runs before any other thread starts.

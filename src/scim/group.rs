@@ -30,12 +30,9 @@ pub struct MemberFields {
     pub kind: bool,
 }
 
-/// Renders a group under a projection and serializes it. The members are written as JSON
-/// text straight from the rows: held as `serde_json::Value`s, a group of 100,000 members took
-/// about 150 MB to render, ten times its JSON, where the text costs its own size.
-///
-/// The projection is applied to the group without members, and to a one-member sample to
-/// learn which member sub-attributes it keeps, so the rules of `Projection` hold for both.
+/// Renders and serializes a group, writing its members as JSON text straight from the rows:
+/// as `Value`s, 100,000 members took about 150 MB, ten times their JSON.
+/// A one-member sample under the same projection tells which member sub-attributes to write.
 pub fn render_projected(group: &Group, members: Option<&[MemberView]>, base_url: &str, projection: &super::projection::Projection) -> Vec<u8> {
     let body = projection.apply(&GROUP_RESOURCE, render(group, None, base_url));
     let mut bytes = serde_json::to_vec(&body).unwrap_or_default();

@@ -233,11 +233,9 @@ pub fn etag_list_matches(header: &str, version: i64) -> bool {
     })
 }
 
-/// Writes a changed user with its audit entry, unless nothing changed.
-///
-/// The steps skip what the change cannot affect, because on SQLite every statement inside the
-/// write transaction holds up the other writers: uniqueness is checked only when `userName`
-/// or `externalId` changed, and the memberships for the response are read after the commit.
+/// Writes a changed user with its audit entry, unless nothing changed. On SQLite every statement
+/// in the transaction holds up other writers, so unchanged names skip the uniqueness check and
+/// the memberships for the response are read after the commit.
 async fn save_change(store: &Store, mut tx: WriteTx, context: &ChangeContext, before: &User, mut user: User) -> ServiceResult<UserRecord> {
     if same_state(before, &user) {
         drop(tx);

@@ -223,9 +223,8 @@ pub struct Store {
 const SQLITE_CONNECTION_PRAGMAS: &str =
     "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;";
 
-/// Turns off SQLite's memory statistics, once, before the library initializes. With them on,
-/// every allocation inside SQLite takes a process-wide mutex: a profile of the request log's
-/// writer showed an eighth of its time locking and unlocking it. Hub reads no statistics.
+/// Turns off SQLite's memory statistics before the library initializes. With them on, every
+/// allocation inside SQLite takes a process-wide mutex, an eighth of the log writer's time.
 fn configure_sqlite_library() {
     static CONFIGURED: std::sync::Once = std::sync::Once::new();
     CONFIGURED.call_once(|| {
@@ -353,12 +352,9 @@ impl Store {
 
     /// Begins a write transaction of one organization, waiting for the organization's other
     /// writes to finish.
-    ///
-    /// On PostgreSQL, the update of the organization's row is that wait: its row lock queues
-    /// the organization's writers. On SQLite, every writer of the process already waits for the
-    /// shared transaction, so only the writer that opened it updates the row, to take SQLite's
-    /// write lock at once. A transaction that read first could not take it later if another
-    /// process (a `hub` command) wrote in between.
+    /// On PostgreSQL the organization row's lock is that wait. On SQLite the shared transaction
+    /// already serializes writers, so only the writer that opens it updates the row: that takes
+    /// SQLite's write lock before any read, which a `hub` command writing in between would foil.
     pub async fn begin_write(&self, org_id: &str) -> StorageResult<WriteTx> {
         let mut tx = self.begin_global().await?;
         if let TxHandle::Batched(writer) = &tx.tx {

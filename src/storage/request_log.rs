@@ -155,10 +155,8 @@ impl std::fmt::Debug for SqliteLogWriter {
     }
 }
 
-/// Rows per INSERT statement on the rusqlite path. rusqlite binds by position, so wide
-/// statements cost nothing extra to bind, and each statement's fixed work (resetting it,
-/// opening cursors on the table and its indexes, and updating the AUTOINCREMENT counter) is
-/// shared by this many rows.
+/// Rows per INSERT statement on the rusqlite path, which binds by position. The rows share each
+/// statement's fixed work: resetting it, opening cursors, updating the AUTOINCREMENT counter.
 const ROWS_PER_BLOCK: usize = 32;
 
 static INSERT_BLOCK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| insert_sql(ROWS_PER_BLOCK));
