@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::Value;
 
+use crate::scim::group::{append_members, member_fields, MemberFields, MemberView};
+
 use super::auth::ScimCaller;
 use super::error::ApiError;
 use super::extract::{header_text, QueryParams, ScimJson};
@@ -215,13 +217,63 @@ async fn list_groups(state: &AppState, headers: &HeaderMap, caller: &ScimCaller,
         now: state.clock.now().timestamp(),
         key: state.session_keys.cursor_key(),
     };
-    let page = groups::list(&state.store, &caller.0.organization.id, &params, &base_url, wants_members(&query), cursor_context).await?;
-    let resources = page
-        .groups
-        .into_iter()
-        .map(|group| projection.apply(&GROUP_RESOURCE, group))
-        .collect();
-    Ok(ScimResponse::ok(super::scim_users::page_response(page.total, &params, page.cursors, resources)))
+    // Members come apart as JSON text (see `render_projected`), except where a filter that ran
+    // in memory needed them in the documents already.
+    let page = groups::list(&state.store, &caller.0.organization.id, &params, &base_url, false, cursor_context).await?;
+    let fields = if wants_members(&query) { member_fields(&projection) } else { None };
+    let mut resources = Vec::with_capacity(page.groups.len());
+    let mut members = Vec::with_capacity(page.groups.len());
+    for group in page.groups {
+        let rendered_members = group.get("members").is_some();
+        let id = group.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        resources.push(projection.apply(&GROUP_RESOURCE, group));
+        members.push(match fields {
+            Some(_) if !rendered_members => Some(groups::read_member_views(&state.store, &id).await?),
+            _ => None,
+        });
+    }
+
+    let mut response = super::scim_users::page_response(page.total, &params, page.cursors, resources);
+    let mut reply = ScimResponse::ok(Value::Null);
+    match fields {
+        Some(fields) if members.iter().any(Option::is_some) => reply.raw_body = Some(list_bytes(&mut response, &members, &base_url, fields)),
+        _ => reply.body = response,
+    }
+    Ok(reply)
+}
+
+/// Serializes a ListResponse of groups, adding to each resource its members as JSON text.
+fn list_bytes(response: &mut Value, members: &[Option<Vec<MemberView>>], base_url: &str, fields: MemberFields) -> Vec<u8> {
+    let resources = match response.get_mut("Resources") {
+        Some(slot) => std::mem::replace(slot, Value::Array(Vec::new())),
+        None => Value::Array(Vec::new()),
+    };
+    let outer = serde_json::to_vec(&response).unwrap_or_default();
+
+    // `"Resources":[]` can only be the key itself: inside a JSON string the quotes would be
+    // escaped. It is cut open and the resources are written in between.
+    let marker = br#""Resources":[]"#;
+    let Some(at) = outer.windows(marker.len()).position(|window| window == marker) else {
+        return outer;
+    };
+    let mut bytes = Vec::with_capacity(outer.len());
+    bytes.extend_from_slice(&outer[..at + marker.len() - 1]);
+    let items = match resources {
+        Value::Array(items) => items,
+        _ => Vec::new(),
+    };
+    for (index, item) in items.iter().enumerate() {
+        if index > 0 {
+            bytes.push(b',');
+        }
+        let mut resource = serde_json::to_vec(item).unwrap_or_default();
+        if let Some(Some(list)) = members.get(index) {
+            append_members(&mut resource, list, base_url, fields);
+        }
+        bytes.extend_from_slice(&resource);
+    }
+    bytes.extend_from_slice(&outer[at + marker.len() - 1..]);
+    bytes
 }
 
 /// POST /Groups/.search (RFC 7644 §3.4.3).

@@ -32,36 +32,46 @@ pub struct MemberFields {
 
 /// Renders and serializes a group, writing its members as JSON text straight from the rows:
 /// as `Value`s, 100,000 members took about 150 MB, ten times their JSON.
-/// A one-member sample under the same projection tells which member sub-attributes to write.
 pub fn render_projected(group: &Group, members: Option<&[MemberView]>, base_url: &str, projection: &super::projection::Projection) -> Vec<u8> {
     let body = projection.apply(&GROUP_RESOURCE, render(group, None, base_url));
     let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
-    let Some(members) = members.filter(|members| !members.is_empty()) else {
-        return bytes;
-    };
-    let sample = [MemberView {
-        user_id: members[0].user_id.clone(),
-        display: None,
-    }];
-    let projected = projection.apply(&GROUP_RESOURCE, render(group, Some(&sample), base_url));
+    if let (Some(members), Some(fields)) = (members, member_fields(projection)) {
+        append_members(&mut bytes, members, base_url, fields);
+    }
+    bytes
+}
+
+/// Returns the member sub-attributes a projection keeps, or `None` when it drops `members`.
+/// It projects a one-member sample, so the rules of `Projection` hold for members too.
+pub fn member_fields(projection: &super::projection::Projection) -> Option<MemberFields> {
+    let sample = json!({
+        "schemas": [CORE_GROUP],
+        "id": "sample",
+        "displayName": "sample",
+        "members": [{"value": "sample", "$ref": "sample", "type": "User"}],
+    });
+    let projected = projection.apply(&GROUP_RESOURCE, sample);
     let Some(Value::Object(kept)) = projected.get("members").and_then(|members| members.get(0)) else {
-        return bytes;
+        return None;
     };
-    let fields = MemberFields {
+    Some(MemberFields {
         value: kept.contains_key("value"),
         reference: kept.contains_key("$ref"),
         kind: kept.contains_key("type"),
-    };
+    })
+}
 
-    // The body is an object with at least `id`: reopen it and add the members last.
-    if bytes.pop() != Some(b'}') {
-        return bytes;
+/// Adds `"members": [...]` to a serialized group object. Without members the attribute
+/// stays out, as `render` leaves it out.
+pub fn append_members(object: &mut Vec<u8>, members: &[MemberView], base_url: &str, fields: MemberFields) {
+    if members.is_empty() || object.last() != Some(&b'}') {
+        return;
     }
-    bytes.reserve(members.len() * (base_url.len() + 120));
-    bytes.extend_from_slice(b",\"members\":");
-    write_members(&mut bytes, members, base_url, fields);
-    bytes.push(b'}');
-    bytes
+    object.pop();
+    object.reserve(members.len() * (base_url.len() + 120));
+    object.extend_from_slice(b",\"members\":");
+    write_members(object, members, base_url, fields);
+    object.push(b'}');
 }
 
 /// Appends the members array as JSON text with the given sub-attributes.

@@ -56,6 +56,11 @@ fn not_found(id: &str) -> ServiceError {
     ScimError::not_found(format!("Group {id:?} not found.")).into()
 }
 
+/// Reads the members of a group.
+pub async fn read_member_views(store: &Store, group_id: &str) -> ServiceResult<Vec<MemberView>> {
+    Ok(member_views(group_store::read_members(store, group_id).await?))
+}
+
 /// Reads a group, with its members unless `with_members` is false.
 pub async fn get(store: &Store, org_id: &str, id: &str, with_members: bool) -> ServiceResult<GroupRecord> {
     let Some(group) = group_store::read(store, org_id, id).await? else {

@@ -454,6 +454,26 @@ async fn member_projections(app: TestApp) {
     let (_, members_only) = get_group(&app, &group_id, "?attributes=members").await;
     assert_eq!(members_only["members"].as_array().unwrap().len(), 2);
 
+    // Lists write the members apart too, and a filter on members may run in memory.
+    let by_name = format!("?filter={}", encode_query_value("displayName eq \"Projected\""));
+    let (status, listed) = status_and_json(app.get(&format!("/Groups{by_name}")).await).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["itemsPerPage"], 1);
+    assert_eq!(listed["Resources"][0]["members"].as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed["Resources"][0]["members"][1]["type"], "User");
+    let (_, values) = status_and_json(app.get(&format!("/Groups{by_name}&attributes=members.value")).await).await;
+    assert_eq!(values["Resources"][0]["members"], json!([{"value": id(&first)}, {"value": id(&second)}]), "{values}");
+    let (_, excluded) = status_and_json(app.get(&format!("/Groups{by_name}&excludedAttributes=members")).await).await;
+    assert!(excluded["Resources"][0].get("members").is_none(), "{excluded}");
+    for filter in [format!("members.value eq \"{}\"", id(&second)), format!("members[value eq \"{}\"]", id(&first))] {
+        let (status, found) = status_and_json(app.get(&format!("/Groups?filter={}", encode_query_value(&filter))).await).await;
+        assert_eq!(status, 200, "{filter}: {found}");
+        assert_eq!(found["totalResults"], 1, "{filter}: {found}");
+        assert_eq!(found["Resources"][0]["members"].as_array().unwrap().len(), 2, "{filter}: {found}");
+    }
+    let (_, all) = status_and_json(app.get("/Groups?count=10").await).await;
+    assert_eq!(all["Resources"].as_array().unwrap().len(), 1, "{all}");
+
     let empty = create_group(&app, "Empty", json!({})).await;
     let (_, empty) = status_and_json(app.get(&format!("/Groups/{}", id(&empty))).await).await;
     assert!(empty.get("members").is_none() || empty["members"] == json!([]), "{empty}");
