@@ -205,10 +205,16 @@ fn parse_operation(index: usize, raw: &Value) -> Result<BulkOperation, ScimError
         Some(method) if method.eq_ignore_ascii_case("PUT") => Method::Put,
         Some(method) if method.eq_ignore_ascii_case("PATCH") => Method::Patch,
         Some(method) if method.eq_ignore_ascii_case("DELETE") => Method::Delete,
-        other => {
+        Some(other) => {
             return Err(ScimError::invalid_syntax(format!(
                 "Bulk operation {index} has method {other:?}; use POST, PUT, PATCH or DELETE."
             )))
+        }
+        None => {
+            let found = field(object, "method").map_or_else(|| "no 'method'".to_string(), |value| format!("method {value}, not a string"));
+            return Err(ScimError::invalid_syntax(format!(
+                "Bulk operation {index} has {found}; use POST, PUT, PATCH or DELETE."
+            )));
         }
     };
     let Some(path) = field(object, "path").and_then(Value::as_str) else {

@@ -374,7 +374,9 @@ fn validate_expression(def: &AttributeDef, expression: &AttrExp) -> Result<(), S
             CompValue::Str(text) => chrono::DateTime::parse_from_rfc3339(text).is_ok(),
             _ => false,
         },
-        _ => true,
+        // A number or boolean against a string has no defined order, and SQL and the
+        // in-memory evaluator would answer differently.
+        _ => matches!(operand, CompValue::Str(_)),
     };
     if valid {
         return Ok(());
@@ -382,7 +384,8 @@ fn validate_expression(def: &AttributeDef, expression: &AttrExp) -> Result<(), S
     let expected = match def.kind {
         AttrType::Boolean => "a boolean (true or false)",
         AttrType::Integer | AttrType::Decimal => "a number",
-        _ => "an RFC 3339 dateTime such as \"2024-01-31T09:00:00Z\"",
+        AttrType::DateTime => "an RFC 3339 dateTime such as \"2024-01-31T09:00:00Z\"",
+        _ => "a quoted string",
     };
     Err(operand_error(def, expected, operand))
 }

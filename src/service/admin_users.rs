@@ -125,7 +125,7 @@ pub async fn remove(
     let now = clock.now();
     let mut user = before.clone();
     user.remove(now);
-    groups::remove_user_everywhere(&mut *tx.tx, &user.id).await?;
+    groups::remove_user_everywhere(&mut tx.tx, &user.id, now).await?;
     sessions::revoke_for_user(&mut *tx.tx, &user.id, now).await?;
     save(&mut tx, context, &before, &mut user, "user.removed", now).await?;
     tx.commit().await?;

@@ -189,7 +189,7 @@ pub async fn delete(
     user.version += 1;
     user.updated_at = now;
     users::update(&mut *tx.tx, &user).await?;
-    groups::remove_user_everywhere(&mut *tx.tx, &user.id).await?;
+    groups::remove_user_everywhere(&mut tx.tx, &user.id, now).await?;
     sessions::revoke_for_user(&mut *tx.tx, &user.id, now).await?;
     check_owner_seats(&mut tx, &org.id, Some(seats_before)).await?;
     record(&mut tx, context, "user.removed", Some(&deactivated), Some(&user)).await?;

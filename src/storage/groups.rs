@@ -215,10 +215,21 @@ pub async fn remove_all_members<'e, E: Executor<'e, Database = Any>>(executor: E
 }
 
 /// Removes a user from every group, for removal of the user.
-pub async fn remove_user_everywhere<'e, E: Executor<'e, Database = Any>>(executor: E, user_id: &str) -> StorageResult<u64> {
+///
+/// Each group the user leaves gets a new version and `lastModified`, because its member list
+/// changed: a client holding the old ETag must not get 304 for it.
+pub async fn remove_user_everywhere(connection: &mut sqlx::AnyConnection, user_id: &str, now: chrono::DateTime<chrono::Utc>) -> StorageResult<u64> {
+    sqlx::query(
+        "UPDATE groups SET version = version + 1, updated_at = $1 \
+         WHERE id IN (SELECT group_id FROM group_members WHERE user_id = $2)",
+    )
+    .bind(clock::format(now))
+    .bind(user_id)
+    .execute(&mut *connection)
+    .await?;
     let result = sqlx::query("DELETE FROM group_members WHERE user_id = $1")
         .bind(user_id)
-        .execute(executor)
+        .execute(&mut *connection)
         .await?;
     Ok(result.rows_affected())
 }

@@ -479,6 +479,31 @@ async fn member_projections(app: TestApp) {
     assert!(empty.get("members").is_none() || empty["members"] == json!([]), "{empty}");
 }
 
+/// Deleting a member user changes the group's member list, so the group's version moves on and
+/// a client holding the old ETag gets the new list instead of 304.
+async fn member_delete_moves_group_version(app: TestApp) {
+    let member = app.create_user("leaver@example.com", json!({})).await;
+    let group = create_group(&app, "Leavers", json!({"members": [{"value": id(&member)}]})).await;
+    let group_id = id(&group);
+    let (_, before) = get_group(&app, &group_id, "").await;
+    let version = before["meta"]["version"].as_str().unwrap().to_string();
+
+    let response = app.delete(&format!("/Users/{}", id(&member))).await;
+    assert_eq!(response.status().as_u16(), 204);
+
+    let (_, after) = get_group(&app, &group_id, "").await;
+    assert_ne!(after["meta"]["version"], version.as_str(), "{after}");
+    assert!(after.get("members").is_none(), "{after}");
+    assert_ne!(after["meta"]["lastModified"], before["meta"]["lastModified"]);
+    let response = app
+        .request(Method::GET, &format!("/Groups/{group_id}"))
+        .header("If-None-Match", version.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
 both_backends!(
     entra_group_create_ignores_extra_schema,
     create_with_null_ref_members,
@@ -499,4 +524,5 @@ both_backends!(
     group_etag_preconditions,
     group_changes_audited,
     member_projections,
+    member_delete_moves_group_version,
 );

@@ -676,9 +676,22 @@ async fn updates_keep_email_index_and_uniqueness(app: TestApp) {
     assert!(ids_with_email(&app, "erin@new.example").await.is_empty());
 }
 
+/// A number or boolean compared with a string attribute is rejected like other type mismatches.
+async fn string_filter_rejects_other_types(app: TestApp) {
+    app.create_user("typed@example.com", json!({})).await;
+    for filter in ["userName gt 5", "userName eq true", "emails[value eq 5]", "displayName sw 1.5"] {
+        let (status, error) = app.list_users(&[("filter", filter)]).await;
+        assert_eq!(status, 400, "{filter}: {error}");
+        assert_eq!(error["scimType"], "invalidFilter", "{filter}: {error}");
+    }
+    let (status, found) = app.list_users(&[("filter", "userName eq \"typed@example.com\" and displayName eq null")]).await;
+    assert_eq!(status, 200, "{found}");
+}
+
 both_backends!(
     filter_equality_operators,
     updates_keep_email_index_and_uniqueness,
+    string_filter_rejects_other_types,
     filter_substring_operators,
     filter_ordering_operators,
     filter_presence_operator,
