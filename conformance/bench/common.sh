@@ -455,10 +455,9 @@ fill_large_group() {  # OUT_DIR
   log "added $(wc -l <"$out_dir/users.tsv") members to the large group in $(($(date +%s) - started_at)) s"
 }
 
-# Seeds the running Hub: turns on scimUsersActive, creates BENCH_USERS users through /Bulk
-# (listed in OUT_DIR/users.tsv as "id, userName, externalId"), BENCH_GROUPS groups, and puts
-# every user in the large group.
-seed_hub() {  # OUT_DIR
+# Checks the /Bulk size against Hub's limit and turns on scimUsersActive, so that seeded users
+# get no invitation mail. Stops the run when that fails, unless BENCH_ALLOW_INVITATIONS=1.
+prepare_seeding() {  # OUT_DIR
   local out_dir="$1"
   mkdir -p "$out_dir/seed"
   check_bulk_limit "$out_dir/seed"
@@ -467,7 +466,14 @@ seed_hub() {  # OUT_DIR
       || die "cannot turn on scimUsersActive (reason above), so every seeded user would get an invitation mail; set BENCH_ALLOW_INVITATIONS=1 to run anyway"
     log "WARNING: scimUsersActive is off, so Hub writes an invitation mail for every user"
   fi
+}
 
+# Seeds the running Hub: turns on scimUsersActive, creates BENCH_USERS users through /Bulk
+# (listed in OUT_DIR/users.tsv as "id, userName, externalId"), BENCH_GROUPS groups, and puts
+# every user in the large group.
+seed_hub() {  # OUT_DIR
+  local out_dir="$1"
+  prepare_seeding "$out_dir"
   : >"$out_dir/users.tsv"
   seed_users user "$BENCH_USERS" "$out_dir/users.tsv" "$out_dir/seed"
   seed_groups "$out_dir"

@@ -18,8 +18,6 @@ BENCH_CURSOR_USERS="${BENCH_CURSOR_USERS:-1000000}"
 BENCH_CURSOR_COUNT="${BENCH_CURSOR_COUNT:-100}"
 BENCH_CURSOR_SAMPLES="${BENCH_CURSOR_SAMPLES:-20}"
 BENCH_CURSOR_MAX_S="${BENCH_CURSOR_MAX_S:-3600}"
-BENCH_ALLOW_INVITATIONS="${BENCH_ALLOW_INVITATIONS:-0}"
-
 
 # Sends GET /Users with the given query parameters (passed to curl --data-urlencode), writes
 # the body to BODY_FILE and prints "STATUS SECONDS".
@@ -135,12 +133,7 @@ main() {
   log "output folder: $out_dir"
 
   start_hub "$out_dir"
-  check_bulk_limit "$out_dir/seed"
-  if ! enable_scim_users_active "$out_dir"; then
-    [ "$BENCH_ALLOW_INVITATIONS" = 1 ] \
-      || die "cannot turn on scimUsersActive (reason above), so every seeded user would get an invitation mail; set BENCH_ALLOW_INVITATIONS=1 to run anyway"
-    log "WARNING: scimUsersActive is off, so Hub writes an invitation mail for every user"
-  fi
+  prepare_seeding "$out_dir"
 
   : >"$out_dir/users.tsv"
   seed_users user "$probe_users" "$out_dir/users.tsv" "$work_dir"
