@@ -12,9 +12,9 @@ fn main() -> ExitCode {
     runtime.block_on(hub::cli::run())
 }
 
-/// Keeps glibc from holding on to the memory of large responses. Each freed large block
-/// raises glibc's mmap threshold (up to 32 MiB, see mallopt(3)), after which such blocks come
-/// from per-thread arenas that keep freed memory; a fixed threshold and four arenas avoid that.
+/// Keeps glibc from holding on to the memory of large responses. Each freed large block raises
+/// glibc's mmap threshold (up to 32 MiB, see mallopt(3)). Later large blocks then come from
+/// per-thread arenas that keep freed memory, so Hub fixes the threshold and caps the arenas.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator settings; it runs before any other thread starts.

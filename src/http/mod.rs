@@ -48,7 +48,7 @@ pub struct HttpSettings {
 }
 
 /// State shared by every handler. Axum clones the state for each extractor and middleware
-/// that asks for it, so this is one reference-counted pointer: a clone is one atomic increment
+/// that takes it, so this is one reference-counted pointer: a clone is one atomic increment
 /// instead of one per field and a copy of `public_base`.
 #[derive(Clone)]
 pub struct AppState(Arc<SharedState>);
@@ -67,7 +67,7 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// What every handler reads through [`AppState`].
+/// The settings and services every handler reads through [`AppState`].
 pub struct SharedState {
     pub store: Store,
     pub settings: Arc<HttpSettings>,

@@ -374,8 +374,8 @@ fn validate_expression(def: &AttributeDef, expression: &AttrExp) -> Result<(), S
             CompValue::Str(text) => chrono::DateTime::parse_from_rfc3339(text).is_ok(),
             _ => false,
         },
-        // A number or boolean against a string has no defined order, and SQL and the
-        // in-memory evaluator would answer differently.
+        // A number or boolean against a string has no defined order, so SQL and the in-memory
+        // evaluator would return different users.
         _ => matches!(operand, CompValue::Str(_)),
     };
     if valid {

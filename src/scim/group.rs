@@ -22,7 +22,7 @@ pub struct MemberView {
     pub display: Option<String>,
 }
 
-/// Which member sub-attributes a response carries.
+/// The member sub-attributes a response carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemberFields {
     pub value: bool,
@@ -108,7 +108,7 @@ fn write_members(out: &mut Vec<u8>, members: &[MemberView], base_url: &str, fiel
 
 /// Appends `text` as a JSON string, escaped by serde_json.
 fn write_json_string(out: &mut Vec<u8>, text: &str) {
-    // Writing a &str into a Vec cannot fail.
+    // serde_json fails only on a failing writer or a non-string map key; a Vec never fails.
     let _ = serde_json::to_writer(&mut *out, text);
 }
 

@@ -149,8 +149,8 @@ pub struct BatchWriter {
 }
 
 impl BatchWriter {
-    /// Whether this writer began the shared transaction, which then holds no lock yet: SQLite
-    /// takes its write lock at a transaction's first write.
+    /// Returns whether this writer began the shared transaction. Such a transaction holds no
+    /// lock yet, because SQLite takes its write lock at a transaction's first write.
     pub fn opened_batch(&self) -> bool {
         self.opened_batch
     }

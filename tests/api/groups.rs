@@ -417,8 +417,8 @@ async fn get_group(app: &TestApp, group_id: &str, query: &str) -> (u16, Value) {
     status_and_json(app.get(&format!("/Groups/{group_id}{query}")).await).await
 }
 
-/// A group's members are written as JSON text apart from the rest of the document, so each
-/// projection of them is checked against the whole-document rules.
+/// Checks each projection of a group's members, which are written as JSON text apart from the
+/// rest of the document, against the whole-document rules.
 async fn member_projections(app: TestApp) {
     let first = app.create_user("m1@example.com", json!({})).await;
     let second = app.create_user("m2@example.com", json!({})).await;
@@ -442,8 +442,9 @@ async fn member_projections(app: TestApp) {
     assert_eq!(values["id"], group_id);
 
     let (_, without_type) = get_group(&app, &group_id, "?excludedAttributes=members.type").await;
-    let kept: Vec<&String> = without_type["members"][0].as_object().unwrap().keys().collect();
-    assert!(!kept.contains(&&"type".to_string()) && kept.contains(&&"value".to_string()), "{without_type}");
+    let first_member = without_type["members"][0].as_object().unwrap();
+    assert!(!first_member.contains_key("type"), "{without_type}");
+    assert!(first_member.contains_key("value"), "{without_type}");
 
     let (_, names) = get_group(&app, &group_id, "?attributes=displayName").await;
     assert!(names.get("members").is_none(), "{names}");

@@ -676,7 +676,8 @@ async fn updates_keep_email_index_and_uniqueness(app: TestApp) {
     assert!(ids_with_email(&app, "erin@new.example").await.is_empty());
 }
 
-/// A number or boolean compared with a string attribute is rejected like other type mismatches.
+/// Checks that a number or boolean compared with a string attribute is rejected like other
+/// type mismatches.
 async fn string_filter_rejects_other_types(app: TestApp) {
     app.create_user("typed@example.com", json!({})).await;
     for filter in ["userName gt 5", "userName eq true", "emails[value eq 5]", "displayName sw 1.5"] {
