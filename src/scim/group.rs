@@ -108,7 +108,7 @@ fn write_members(out: &mut Vec<u8>, members: &[MemberView], base_url: &str, fiel
 
 /// Appends `text` as a JSON string, escaped by serde_json.
 fn write_json_string(out: &mut Vec<u8>, text: &str) {
-    // serde_json fails only on a failing writer or a non-string map key; a Vec never fails.
+    // serde_json's writer errors come from the writer itself, and writing to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
 }
 
