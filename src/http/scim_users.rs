@@ -39,18 +39,17 @@ fn user_response(
     state: &AppState,
     headers: &HeaderMap,
     query: &QueryParams,
-    record: &UserRecord,
+    record: UserRecord,
     status: StatusCode,
 ) -> Result<ScimResponse, ApiError> {
     let base_url = state.scim_base_url(headers);
     let projection = projection_from(query)?;
-    let user = &record.user;
-    let body = projection.apply(&USER_RESOURCE, record.render(&base_url));
-    let mut response = ScimResponse::ok(body).with_etag(etag(user.version));
+    let version_tag = etag(record.user.version);
+    let location = (status == StatusCode::CREATED).then(|| format!("{base_url}/Users/{}", record.user.id));
+    let body = projection.apply(&USER_RESOURCE, record.into_resource(&base_url));
+    let mut response = ScimResponse::ok(body).with_etag(version_tag);
     response.status = status;
-    if status == StatusCode::CREATED {
-        response.location = Some(format!("{base_url}/Users/{}", user.id));
-    }
+    response.location = location;
     Ok(response)
 }
 
@@ -78,7 +77,7 @@ pub async fn users_get(
             return Ok(response);
         }
     }
-    Ok(user_response(&state, &headers, &query, &record, StatusCode::OK)?.into_response())
+    Ok(user_response(&state, &headers, &query, record, StatusCode::OK)?.into_response())
 }
 
 /// POST /Users: 201 with the resource, `Location` and `ETag`.
@@ -101,7 +100,7 @@ pub async fn users_create(
     let user = users::create(&state.store, &caller.0.organization, &context, &body, Some((&inviter, &settings))).await?;
     note.resource_id(&user.user.id);
     state.notify_mail_worker();
-    user_response(&state, &headers, &query, &user, StatusCode::CREATED)
+    user_response(&state, &headers, &query, user, StatusCode::CREATED)
 }
 
 /// PUT /Users/{id}.
@@ -120,7 +119,7 @@ pub async fn users_replace(
     let if_match = header_text(&headers, header::IF_MATCH);
     let user = users::replace(&state.store, &caller.0.organization, &context, &id, &body, if_match).await?;
     note.user_change(user.change);
-    user_response(&state, &headers, &query, &user, StatusCode::OK)
+    user_response(&state, &headers, &query, user, StatusCode::OK)
 }
 
 /// PATCH /Users/{id}: 200 with the resource, which Entra and Okta both accept.
@@ -145,7 +144,7 @@ pub async fn users_patch(
     let user = patched?;
     note.target(user.user.user_name());
     note.user_change(user.change);
-    user_response(&state, &headers, &query, &user, StatusCode::OK)
+    user_response(&state, &headers, &query, user, StatusCode::OK)
 }
 
 /// DELETE /Users/{id}: 204.

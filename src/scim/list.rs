@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use scim_v2::filter::{AttrPath, Filter};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::error::{ScimError, ScimType};
 use super::filter::{attribute_value, collect_values, parse, resolve_path, ResolvedPath};
@@ -101,13 +101,20 @@ fn parse_integer(value: Option<&str>, name: &str) -> Result<Option<i64>, ScimErr
 
 /// Builds a ListResponse (RFC 7644 §3.4.2).
 pub fn list_response(total_results: i64, start_index: i64, resources: Vec<Value>) -> Value {
-    json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total_results,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
+    let mut response = list_head(total_results);
+    response.insert("startIndex".into(), json!(start_index));
+    response.insert("itemsPerPage".into(), json!(resources.len()));
+    response.insert("Resources".into(), Value::Array(resources));
+    Value::Object(response)
+}
+
+/// The members of every ListResponse but the resources. The resources are moved in by the
+/// callers: `json!` would copy each one.
+fn list_head(total_results: i64) -> Map<String, Value> {
+    let mut response = Map::new();
+    response.insert("schemas".into(), json!([LIST_RESPONSE]));
+    response.insert("totalResults".into(), json!(total_results));
+    response
 }
 
 /// The cursors of a page (RFC 9865 §2.2), each absent when there is no page that way.
@@ -120,19 +127,16 @@ pub struct PageCursors {
 /// Builds the ListResponse of a cursor request: `nextCursor` and `previousCursor` instead of
 /// `startIndex`.
 pub fn cursor_list_response(total_results: i64, cursors: PageCursors, resources: Vec<Value>) -> Value {
-    let mut response = json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total_results,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    });
+    let mut response = list_head(total_results);
+    response.insert("itemsPerPage".into(), json!(resources.len()));
+    response.insert("Resources".into(), Value::Array(resources));
     if let Some(next) = cursors.next {
-        response["nextCursor"] = Value::String(next);
+        response.insert("nextCursor".into(), Value::String(next));
     }
     if let Some(previous) = cursors.previous {
-        response["previousCursor"] = Value::String(previous);
+        response.insert("previousCursor".into(), Value::String(previous));
     }
-    response
+    Value::Object(response)
 }
 
 /// Sorts rendered resources by `sort_by` (RFC 7644 §3.4.2.3). The sort is stable, and

@@ -19,7 +19,7 @@ use super::listing::{self, Lister};
 use crate::scim::cursor::CursorContext;
 use crate::scim::list::{ListParams, PageCursors};
 use crate::scim::schema::USER_RESOURCE;
-use crate::scim::user::{etag, patch_view, render, split_input, UserInput};
+use crate::scim::user::{etag, patch_view, render, render_owned, split_input, UserInput};
 use crate::scim::{patch, ScimError};
 use crate::storage::organizations::Organization;
 use crate::storage::filter_sql::{Bind, Target};
@@ -38,6 +38,11 @@ impl UserRecord {
     /// Renders the full SCIM resource.
     pub fn render(&self, base_url: &str) -> Value {
         render(&self.user, &self.memberships, base_url)
+    }
+
+    /// Renders the full SCIM resource, moving the user's attributes into it.
+    pub fn into_resource(self, base_url: &str) -> Value {
+        render_owned(self.user, &self.memberships, base_url)
     }
 }
 
@@ -515,7 +520,10 @@ impl Lister for UserLister<'_> {
     }
 
     async fn render(&self, items: Vec<users::UserWithGroups>, _for_filter: bool) -> Result<Vec<Value>, StorageError> {
-        Ok(items.iter().map(|found| render(&found.user, &found.memberships, self.base_url)).collect())
+        Ok(items
+            .into_iter()
+            .map(|found| render_owned(found.user, &found.memberships, self.base_url))
+            .collect())
     }
 }
 
