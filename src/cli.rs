@@ -454,7 +454,7 @@ async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()
             println!("SCIM token (shown only now; store it safely): {token}");
         }
         TokenCommand::Revoke { id } => {
-            if !token_store::revoke(store.pool(), &id).await? {
+            if !token_store::revoke(&mut store.db(), &id).await? {
                 // The argument is not echoed: an operator may have pasted the token itself.
                 anyhow::bail!(
                     "no live token has that id in {}; `hub token list --org NAME` shows the ids (not the tokens)",
@@ -468,7 +468,7 @@ async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()
             let organization = find_organization(&store, &storage, &org).await?;
             let since = crate::clock::now() - chrono::Duration::hours(24);
             let counts = crate::storage::request_log::token_counts(store.log_pool(), &organization.id, since).await?;
-            for token in token_store::list(store.pool(), &organization.id).await? {
+            for token in token_store::list(&mut store.db(), &organization.id).await? {
                 let expired = token
                     .expires_at
                     .as_deref()
@@ -494,7 +494,7 @@ async fn token(storage: StorageArgs, command: TokenCommand) -> anyhow::Result<()
 }
 
 async fn find_organization(store: &Store, storage: &StorageArgs, name: &str) -> anyhow::Result<organizations::Organization> {
-    organizations::find_by_name(store.pool(), name).await?.with_context(|| {
+    organizations::find_by_name(&mut store.db(), name).await?.with_context(|| {
         format!(
             "no organization named {name:?} in {}; pass the --data-dir or --database-url the server uses",
             describe_database(storage)
@@ -514,7 +514,7 @@ async fn session_create(storage: StorageArgs, org: &str, user_name: &str, ttl_mi
     let store = open_store(&storage).await?;
     let organization = find_organization(&store, &storage, org).await?;
 
-    let user = users::find_by_user_name(store.pool(), &organization.id, user_name)
+    let user = users::find_by_user_name(&mut store.db(), &organization.id, user_name)
         .await?
         .with_context(|| format!("no user with userName {user_name:?} in organization {org:?}"))?;
     if user.removed_at.is_some() || user.lifecycle.status != crate::domain::user::Status::Active {
@@ -540,7 +540,7 @@ async fn session_create(storage: StorageArgs, org: &str, user_name: &str, ttl_mi
         actor: Actor::System,
         request_id: format!("cli-{}", uuid::Uuid::new_v4()),
     };
-    crate::storage::audit::insert(store.pool(), &organization.id, &context, &record).await?;
+    crate::storage::audit::insert(&mut store.db(), &organization.id, &context, &record).await?;
     tracing::info!(org_id = %organization.id, user_id = %user.id, "session created");
     println!("{token}");
     store.close().await;
@@ -589,7 +589,7 @@ async fn keys(storage: StorageArgs, command: KeysCommand) -> anyhow::Result<()> 
             println!("new signing key {kid}; tokens signed with earlier keys stay valid until they expire");
         }
         KeysCommand::List => {
-            for key in crate::storage::sign_in::published_keys(store.pool()).await? {
+            for key in crate::storage::sign_in::published_keys(&mut store.db()).await? {
                 let retired = key.retired_at.map(crate::clock::format).unwrap_or_else(|| "current".into());
                 println!("{}\tcreated {}\t{}", key.kid, crate::clock::format(key.created_at), retired);
             }
@@ -638,7 +638,7 @@ async fn sign_in(storage: StorageArgs, command: SignInCommand) -> anyhow::Result
         }
         SignInCommand::Show { org } => {
             let organization = find_organization(&store, &storage, &org).await?;
-            match crate::storage::sign_in::provider(store.pool(), &organization.id).await? {
+            match crate::storage::sign_in::provider(&mut store.db(), &organization.id).await? {
                 Some(settings) => println!(
                     "issuer\t{}\naudiences\t{}\nkeys\t{}",
                     settings.issuer,

@@ -77,7 +77,7 @@ fn record_use(state: &AppState, token_id: &str, now: chrono::DateTime<chrono::Ut
     let store = state.store.clone();
     let token_id = token_id.to_string();
     tokio::spawn(async move {
-        if let Err(error) = crate::storage::tokens::touch(store.pool(), &token_id, now).await {
+        if let Err(error) = crate::storage::tokens::touch(&mut store.db(), &token_id, now).await {
             tracing::warn!(%error, token_id, "cannot record the last use of a SCIM token");
         }
     });

@@ -189,7 +189,7 @@ impl Worker {
     async fn send_due(&self) -> StorageResult<()> {
         let batch_size = self.settings.batch_size.max(1);
         for _ in 0..MAX_BATCHES_PER_WAKE_UP {
-            let batch = mail_queue::due(self.store.pool(), clock::now(), i64::from(batch_size)).await?;
+            let batch = mail_queue::due(&mut self.store.db(), clock::now(), i64::from(batch_size)).await?;
             let batch_len = batch.len();
             for mail in batch {
                 if self.stop_requested() {
@@ -256,7 +256,7 @@ impl Worker {
     /// queues the write behind the other writers of this process.
     async fn claim(&self, mail: &QueuedMail, lease_until: DateTime<Utc>) -> StorageResult<bool> {
         let mut tx = self.store.begin_global().await?;
-        let claimed = mail_queue::claim(&mut *tx.tx, mail, lease_until).await?;
+        let claimed = mail_queue::claim(&mut tx.db(), mail, lease_until).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -265,9 +265,9 @@ impl Worker {
     async fn record(&self, id: &str, outcome: Outcome<'_>) -> StorageResult<()> {
         let mut tx = self.store.begin_global().await?;
         match outcome {
-            Outcome::Sent => mail_queue::mark_sent(&mut *tx.tx, id, clock::now()).await?,
-            Outcome::Retry { error, next_attempt_at } => mail_queue::mark_retry(&mut *tx.tx, id, error, next_attempt_at).await?,
-            Outcome::Failed { error } => mail_queue::mark_failed(&mut *tx.tx, id, error).await?,
+            Outcome::Sent => mail_queue::mark_sent(&mut tx.db(), id, clock::now()).await?,
+            Outcome::Retry { error, next_attempt_at } => mail_queue::mark_retry(&mut tx.db(), id, error, next_attempt_at).await?,
+            Outcome::Failed { error } => mail_queue::mark_failed(&mut tx.db(), id, error).await?,
         }
         tx.commit().await
     }

@@ -53,11 +53,11 @@ impl StatusAction {
 }
 
 async fn load(tx: &mut WriteTx, org_id: &str, user_id: &str) -> ServiceResult<(User, Role)> {
-    let user = match users::get(&mut *tx.tx, org_id, user_id).await? {
+    let user = match users::get(&mut tx.db(), org_id, user_id).await? {
         Some(user) if user.removed_at.is_none() => user,
         _ => return Err(ScimError::not_found(format!("User {user_id:?} not found.")).into()),
     };
-    let mut by_user = groups::memberships_of(&mut *tx.tx, org_id, &[user.id.clone()]).await?;
+    let mut by_user = groups::memberships_of(&mut tx.db(), org_id, &[user.id.clone()]).await?;
     let memberships = by_user.remove(&user.id).unwrap_or_default();
     let role = effective_role(user.role, &memberships);
     Ok((user, role))
@@ -94,7 +94,7 @@ pub async fn change_status(
     let now = clock.now();
     save(&mut tx, context, &before, &mut user, action.audit_action(), now).await?;
     if !matches!(user.lifecycle.status, Status::Active | Status::Invited) {
-        sessions::revoke_for_user(&mut *tx.tx, &user.id, now).await?;
+        sessions::revoke_for_user(&mut tx.db(), &user.id, now).await?;
     }
     finish(tx, user).await
 }
@@ -125,8 +125,8 @@ pub async fn remove(
     let now = clock.now();
     let mut user = before.clone();
     user.remove(now);
-    groups::remove_user_everywhere(&mut tx.tx, &user.id, now).await?;
-    sessions::revoke_for_user(&mut *tx.tx, &user.id, now).await?;
+    groups::remove_user_everywhere(&mut tx.db(), &user.id, now).await?;
+    sessions::revoke_for_user(&mut tx.db(), &user.id, now).await?;
     save(&mut tx, context, &before, &mut user, "user.removed", now).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user_id, org_id = %org_id, "user removed");
@@ -201,7 +201,7 @@ pub async fn edit(
         return finish(tx, before).await;
     }
     let seats_before = if user.role != before.role {
-        Some(users::owner_seats(&mut *tx.tx, &org_id).await?)
+        Some(users::owner_seats(&mut tx.db(), &org_id).await?)
     } else {
         None
     };
@@ -300,13 +300,13 @@ async fn save(
     now: chrono::DateTime<chrono::Utc>,
 ) -> ServiceResult<()> {
     let seats_before = if before.lifecycle.status != user.lifecycle.status || before.removed_at != user.removed_at {
-        Some(users::owner_seats(&mut *tx.tx, &user.org_id).await?)
+        Some(users::owner_seats(&mut tx.db(), &user.org_id).await?)
     } else {
         None
     };
     user.version = before.version + 1;
     user.updated_at = now;
-    users::update(&mut *tx.tx, user).await?;
+    users::update(&mut tx.db(), user).await?;
     check_owner_seats(tx, &user.org_id, seats_before).await?;
     record(tx, context, action, before, user).await?;
     Ok(())
@@ -330,13 +330,13 @@ async fn record(tx: &mut WriteTx, context: &ChangeContext, action: &'static str,
         after: Some(snapshot(after)),
     };
     let org_id = tx.org_id.clone();
-    audit::insert(&mut *tx.tx, &org_id, context, &entry).await
+    audit::insert(&mut tx.db(), &org_id, context, &entry).await
 }
 
 /// Loads the user's memberships for the response and commits.
 async fn finish(mut tx: WriteTx, user: User) -> ServiceResult<UserRecord> {
     let org_id = tx.org_id.clone();
-    let mut by_user = groups::memberships_of(&mut *tx.tx, &org_id, &[user.id.clone()]).await?;
+    let mut by_user = groups::memberships_of(&mut tx.db(), &org_id, &[user.id.clone()]).await?;
     let memberships = by_user.remove(&user.id).unwrap_or_default();
     tx.commit().await?;
     Ok(UserRecord {

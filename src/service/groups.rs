@@ -95,18 +95,18 @@ pub async fn create(store: &Store, org: &Organization, context: &ChangeContext, 
     check_unique(&mut tx, &group).await?;
     check_members_exist(&mut tx, &org.id, &members).await?;
     let seats_before = if group.grant_role == Some(Role::Owner) && !members.is_empty() {
-        Some(users::owner_seats(&mut *tx.tx, &org.id).await?)
+        Some(users::owner_seats(&mut tx.db(), &org.id).await?)
     } else {
         None
     };
-    group_store::insert(&mut *tx.tx, &group).await?;
+    group_store::insert(&mut tx.db(), &group).await?;
     for user_id in &members {
-        group_store::add_member(&mut *tx.tx, &org.id, &group.id, user_id).await?;
+        group_store::add_member(&mut tx.db(), &org.id, &group.id, user_id).await?;
     }
     check_owner_seats(&mut tx, &org.id, seats_before).await?;
     let after = json!({"group": snapshot(&group), "membersAdded": members});
     record(&mut tx, context, &group.id, "group.created", None, Some(after)).await?;
-    let loaded = member_views(group_store::list_members(&mut *tx.tx, &group.id).await?);
+    let loaded = member_views(group_store::list_members(&mut tx.db(), &group.id).await?);
     tx.commit().await?;
     tracing::info!(group_id = %group.id, org_id = %org.id, members = members.len(), "group created");
     Ok(GroupRecord {
@@ -188,12 +188,12 @@ pub async fn delete(
     let mut tx = store.begin_write(&org.id).await?;
     let before = load_for_write(&mut tx, &org.id, id, if_match).await?;
     let seats_before = if before.grant_role == Some(Role::Owner) {
-        Some(users::owner_seats(&mut *tx.tx, &org.id).await?)
+        Some(users::owner_seats(&mut tx.db(), &org.id).await?)
     } else {
         None
     };
-    let removed = group_store::remove_all_members(&mut *tx.tx, &before.id).await?;
-    group_store::delete(&mut *tx.tx, &org.id, &before.id).await?;
+    let removed = group_store::remove_all_members(&mut tx.db(), &before.id).await?;
+    group_store::delete(&mut tx.db(), &org.id, &before.id).await?;
     check_owner_seats(&mut tx, &org.id, seats_before).await?;
     let before_snapshot = json!({"group": snapshot(&before), "memberCount": removed});
     record(&mut tx, context, &before.id, "group.deleted", Some(before_snapshot), None).await?;
@@ -203,7 +203,7 @@ pub async fn delete(
 }
 
 async fn load_for_write(tx: &mut WriteTx, org_id: &str, id: &str, if_match: Option<&str>) -> ServiceResult<Group> {
-    let Some(group) = group_store::get(&mut *tx.tx, org_id, id).await? else {
+    let Some(group) = group_store::get(&mut tx.db(), org_id, id).await? else {
         return Err(not_found(id));
     };
     super::users::check_if_match(if_match, group.version)?;
@@ -224,7 +224,7 @@ async fn save(
     }
     let may_move_seats = before.grant_role == Some(Role::Owner) || group.grant_role == Some(Role::Owner);
     let seats_before = if may_move_seats {
-        Some(users::owner_seats(&mut *tx.tx, &org.id).await?)
+        Some(users::owner_seats(&mut tx.db(), &org.id).await?)
     } else {
         None
     };
@@ -234,7 +234,7 @@ async fn save(
     if changed {
         group.version = before.version + 1;
         group.updated_at = clock::now();
-        group_store::update(&mut *tx.tx, &group).await?;
+        group_store::update(&mut tx.db(), &group).await?;
         check_owner_seats(&mut tx, &org.id, seats_before).await?;
         let before_snapshot = json!({"group": snapshot(before)});
         let after_snapshot = json!({"group": snapshot(&group), "membersAdded": added, "membersRemoved": removed});
@@ -265,34 +265,34 @@ async fn apply_member_changes(
             MemberChange::Add(ids) => {
                 check_members_exist(tx, org_id, ids).await?;
                 for id in ids {
-                    if group_store::add_member(&mut *tx.tx, org_id, group_id, id).await? {
+                    if group_store::add_member(&mut tx.db(), org_id, group_id, id).await? {
                         added.push(id.clone());
                     }
                 }
             }
             MemberChange::Remove(ids) => {
                 for id in ids {
-                    if group_store::remove_member(&mut *tx.tx, group_id, id).await? {
+                    if group_store::remove_member(&mut tx.db(), group_id, id).await? {
                         removed.push(id.clone());
                     }
                 }
             }
             MemberChange::RemoveAll => {
-                let current = group_store::list_members(&mut *tx.tx, group_id).await?;
-                group_store::remove_all_members(&mut *tx.tx, group_id).await?;
+                let current = group_store::list_members(&mut tx.db(), group_id).await?;
+                group_store::remove_all_members(&mut tx.db(), group_id).await?;
                 removed.extend(current.into_iter().map(|member| member.user_id));
             }
             MemberChange::Replace(ids) => {
                 check_members_exist(tx, org_id, ids).await?;
                 let wanted: HashSet<&String> = ids.iter().collect();
-                let current = group_store::list_members(&mut *tx.tx, group_id).await?;
+                let current = group_store::list_members(&mut tx.db(), group_id).await?;
                 for member in &current {
-                    if !wanted.contains(&member.user_id) && group_store::remove_member(&mut *tx.tx, group_id, &member.user_id).await? {
+                    if !wanted.contains(&member.user_id) && group_store::remove_member(&mut tx.db(), group_id, &member.user_id).await? {
                         removed.push(member.user_id.clone());
                     }
                 }
                 for id in ids {
-                    if group_store::add_member(&mut *tx.tx, org_id, group_id, id).await? {
+                    if group_store::add_member(&mut tx.db(), org_id, group_id, id).await? {
                         added.push(id.clone());
                     }
                 }
@@ -301,11 +301,11 @@ async fn apply_member_changes(
                 let Some(members_def) = GROUP_RESOURCE.core.attribute("members") else {
                     return Err(ScimError::internal().into());
                 };
-                let current = group_store::list_members(&mut *tx.tx, group_id).await?;
+                let current = group_store::list_members(&mut tx.db(), group_id).await?;
                 for member in current {
                     let element = json!({"value": member.user_id, "display": member.display, "type": "User"});
                     if filter::matches_element(members_def, &element, filter).map_err(|error| ScimError::invalid_path(error.detail))?
-                        && group_store::remove_member(&mut *tx.tx, group_id, &member.user_id).await?
+                        && group_store::remove_member(&mut tx.db(), group_id, &member.user_id).await?
                     {
                         removed.push(member.user_id);
                     }
@@ -319,7 +319,7 @@ async fn apply_member_changes(
 /// Rejects member ids that are not users of the organization (removed users included).
 async fn check_members_exist(tx: &mut WriteTx, org_id: &str, ids: &[String]) -> ServiceResult<()> {
     for chunk in ids.chunks(ID_CHUNK) {
-        let existing: HashSet<String> = users::existing_ids(&mut *tx.tx, org_id, chunk).await?.into_iter().collect();
+        let existing: HashSet<String> = users::existing_ids(&mut tx.db(), org_id, chunk).await?.into_iter().collect();
         if let Some(missing) = chunk.iter().find(|id| !existing.contains(*id)) {
             return Err(ScimError::invalid_value(format!(
                 "Member {missing:?} is not a user of this organization; create the user before adding it to a group."
@@ -332,7 +332,7 @@ async fn check_members_exist(tx: &mut WriteTx, org_id: &str, ids: &[String]) -> 
 
 /// Checks displayName and externalId uniqueness inside the transaction.
 async fn check_unique(tx: &mut WriteTx, group: &Group) -> ServiceResult<()> {
-    if let Some(holder) = group_store::find_by_display_name(&mut *tx.tx, &group.org_id, &group.display_name).await? {
+    if let Some(holder) = group_store::find_by_display_name(&mut tx.db(), &group.org_id, &group.display_name).await? {
         if holder.id != group.id {
             return Err(ScimError::uniqueness(format!(
                 "displayName {:?} is already used by another group (the comparison ignores case).",
@@ -342,7 +342,7 @@ async fn check_unique(tx: &mut WriteTx, group: &Group) -> ServiceResult<()> {
         }
     }
     if let Some(external_id) = &group.external_id {
-        if let Some(holder) = group_store::find_by_external_id(&mut *tx.tx, &group.org_id, external_id).await? {
+        if let Some(holder) = group_store::find_by_external_id(&mut tx.db(), &group.org_id, external_id).await? {
             if holder.id != group.id {
                 return Err(ScimError::uniqueness(format!("externalId {external_id:?} is already used by another group.")).into());
             }
@@ -376,7 +376,7 @@ async fn record(
         before,
         after,
     };
-    audit::insert(&mut *tx.tx, &org_id, context, &entry).await
+    audit::insert(&mut tx.db(), &org_id, context, &entry).await
 }
 
 /// A page of groups with the total number of matches.

@@ -102,11 +102,11 @@ async fn send_invitation(
         used_at: None,
         revoked_at: None,
     };
-    invitations::insert(&mut *tx.tx, &invitation, &hash_token(&token)).await?;
+    invitations::insert(&mut tx.db(), &invitation, &hash_token(&token)).await?;
     let link = format!("{}/register?token={token}", settings.public_base.trim_end_matches('/'));
     let mail = invitation_mail(email, &organization.name, &inviter.display_name, &link, invitation.expires_at);
     // The queue is scheduled on the system clock, which the mail worker runs on.
-    let mail_id = mail_queue::enqueue(&mut *tx.tx, &organization.id, Some(&invitation.id), &mail, crate::clock::now()).await?;
+    let mail_id = mail_queue::enqueue(&mut tx.db(), &organization.id, Some(&invitation.id), &mail, crate::clock::now()).await?;
     Ok((invitation, mail_id))
 }
 
@@ -173,7 +173,7 @@ pub async fn invite(
     let products = validate_products(&request.products, &organization.products)?;
 
     let mut tx = store.begin_write(&organization.id).await?;
-    if let Some(existing) = users::find_by_user_name(&mut *tx.tx, &organization.id, &email).await? {
+    if let Some(existing) = users::find_by_user_name(&mut tx.db(), &organization.id, &email).await? {
         return Err(ScimError::uniqueness(format!(
             "A user with the address {email:?} already exists (id {}); resend their invitation instead.",
             existing.id
@@ -203,11 +203,11 @@ pub async fn invite(
         removed_at: None,
     };
     let seats_before = if role == Role::Owner {
-        Some(users::owner_seats(&mut *tx.tx, &organization.id).await?)
+        Some(users::owner_seats(&mut tx.db(), &organization.id).await?)
     } else {
         None
     };
-    users::insert(&mut *tx.tx, &user).await?;
+    users::insert(&mut tx.db(), &user).await?;
     check_owner_seats(&mut tx, &organization.id, seats_before).await?;
     let (invitation, mail_id) = send_invitation(&mut tx, organization, &user, &email, inviter, settings).await?;
     record(&mut tx, context, &user.id, "user.invited", None, Some(invitation_snapshot(&user, &invitation))).await?;
@@ -254,7 +254,7 @@ pub async fn resend(
     settings: &InvitationSettings,
 ) -> ServiceResult<InviteOutcome> {
     let mut tx = store.begin_write(&organization.id).await?;
-    let user = match users::get(&mut *tx.tx, &organization.id, user_id).await? {
+    let user = match users::get(&mut tx.db(), &organization.id, user_id).await? {
         Some(user) if user.removed_at.is_none() => user,
         _ => return Err(ScimError::not_found(format!("User {user_id:?} not found.")).into()),
     };
@@ -268,7 +268,7 @@ pub async fn resend(
     let Some(address) = invitation_address(&user) else {
         return Err(DomainError::InvalidValue("The user has no email address to send the invitation to.".to_string()).into());
     };
-    let replaced = invitations::revoke_open(&mut *tx.tx, &organization.id, &user.id, settings.clock.now()).await?;
+    let replaced = invitations::revoke_open(&mut tx.db(), &organization.id, &user.id, settings.clock.now()).await?;
     let (invitation, mail_id) = send_invitation(&mut tx, organization, &user, &address, inviter, settings).await?;
     let after = json!({"invitationId": invitation.id, "expiresAt": crate::clock::format(invitation.expires_at), "replacedLinks": replaced});
     record(&mut tx, context, &user.id, "invitation.resent", None, Some(after)).await?;
@@ -299,13 +299,13 @@ impl From<StorageError> for RegistrationError {
 /// Registers the user a link belongs to: the user becomes Active and the link is used up.
 pub async fn register(store: &Store, token: &str, request_id: &str, clock: &dyn Clock) -> Result<(UserRecord, Organization), RegistrationError> {
     let now = clock.now();
-    let Some(invitation) = invitations::find_by_token_hash(store.pool(), &hash_token(token.trim())).await? else {
+    let Some(invitation) = invitations::find_by_token_hash(&mut store.db(), &hash_token(token.trim())).await? else {
         return Err(LinkError::Unknown.into());
     };
     invitation.check_usable(now)?;
 
     let mut tx = store.begin_write(&invitation.org_id).await?;
-    let Some(mut user) = users::get(&mut *tx.tx, &invitation.org_id, &invitation.user_id).await? else {
+    let Some(mut user) = users::get(&mut tx.db(), &invitation.org_id, &invitation.user_id).await? else {
         return Err(LinkError::Unknown.into());
     };
     if user.removed_at.is_some() {
@@ -314,21 +314,21 @@ pub async fn register(store: &Store, token: &str, request_id: &str, clock: &dyn 
     if user.lifecycle.status != Status::Invited {
         return Err(LinkError::NotInvited(user.lifecycle.status.to_string().to_lowercase()).into());
     }
-    if !invitations::mark_used(&mut *tx.tx, &invitation.id, now).await? {
+    if !invitations::mark_used(&mut tx.db(), &invitation.id, now).await? {
         return Err(LinkError::Used.into());
     }
     let before = user.clone();
     user.lifecycle = Lifecycle::new(Status::Active);
     user.version += 1;
     user.updated_at = now;
-    users::update(&mut *tx.tx, &user).await?;
+    users::update(&mut tx.db(), &user).await?;
     let context = ChangeContext {
         actor: Actor::User { user_id: user.id.clone() },
         request_id: request_id.to_string(),
     };
     let change = (json!({"status": before.lifecycle.status.as_str()}), json!({"status": "Active", "invitationId": invitation.id}));
     record(&mut tx, &context, &user.id, "user.registered", Some(change.0), Some(change.1)).await?;
-    let organization = organizations::find_by_id(&mut *tx.tx, &invitation.org_id)
+    let organization = organizations::find_by_id(&mut tx.db(), &invitation.org_id)
         .await?
         .ok_or_else(|| StorageError::Corrupt(format!("organization {} missing", invitation.org_id)))?;
     tx.commit().await?;
@@ -383,5 +383,5 @@ pub(crate) async fn record(
         before,
         after,
     };
-    audit::insert(&mut *tx.tx, &org_id, context, &entry).await
+    audit::insert(&mut tx.db(), &org_id, context, &entry).await
 }

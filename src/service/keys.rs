@@ -86,7 +86,7 @@ impl KeyRing {
     /// half, and reads the published keys.
     pub async fn open(store: &Store, source: KeySource) -> Result<KeyRing, KeyError> {
         let (key, marker) = load_current(&source, true)?;
-        sign_in::publish_key(store.pool(), &key.kid, &key.public_jwk.to_string()).await?;
+        sign_in::publish_key(&mut store.db(), &key.kid, &key.public_jwk.to_string()).await?;
         tracing::info!(kid = %key.kid, "session signing key loaded");
         let ring = KeyRing {
             source,
@@ -113,7 +113,7 @@ impl KeyRing {
         }
 
         let (key, marker) = load_current(&self.source, false)?;
-        sign_in::publish_key(store.pool(), &key.kid, &key.public_jwk.to_string()).await?;
+        sign_in::publish_key(&mut store.db(), &key.kid, &key.public_jwk.to_string()).await?;
         tracing::info!(kid = %key.kid, "session signing key changed on disk; signing with the new key");
         let key = std::sync::Arc::new(key);
         if let Ok(mut current) = self.current.write() {
@@ -155,7 +155,7 @@ impl KeyRing {
     }
 
     async fn reload_published(&self, store: &Store) -> Result<(), StorageError> {
-        let published = sign_in::published_keys(store.pool()).await?;
+        let published = sign_in::published_keys(&mut store.db()).await?;
         let mut loaded = HashMap::with_capacity(published.len());
         for key in &published {
             match decoding_key(key) {
@@ -185,7 +185,7 @@ fn decoding_key(key: &PublishedKey) -> Option<DecodingKey> {
 
 /// Returns the JWKS document of the published keys that still verify tokens.
 pub async fn jwks_document(store: &Store, now: DateTime<Utc>) -> Result<Value, StorageError> {
-    let keys: Vec<Value> = sign_in::published_keys(store.pool())
+    let keys: Vec<Value> = sign_in::published_keys(&mut store.db())
         .await?
         .into_iter()
         .filter(|key| key.retired_at.is_none_or(|retired| now < retired + Duration::days(RETIRED_KEY_GRACE_DAYS)))
@@ -202,8 +202,8 @@ pub async fn rotate(store: &Store, folder: &Path) -> Result<String, KeyError> {
     let key = write_key(folder, &secret)?;
     set_current(folder, &key.kid)?;
 
-    sign_in::publish_key(store.pool(), &key.kid, &key.public_jwk.to_string()).await?;
-    let retired = sign_in::retire_keys_except(store.pool(), &key.kid, crate::clock::now()).await?;
+    sign_in::publish_key(&mut store.db(), &key.kid, &key.public_jwk.to_string()).await?;
+    let retired = sign_in::retire_keys_except(&mut store.db(), &key.kid, crate::clock::now()).await?;
     delete_old_keys(folder, &key.kid, previous.as_deref());
     tracing::info!(kid = %key.kid, previous = ?previous, retired, "session signing key rotated");
     Ok(key.kid)

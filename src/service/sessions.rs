@@ -41,13 +41,13 @@ impl std::fmt::Debug for SessionKeys {
 /// Opens the session signing keys and loads the shared cursor secret, creating a random one
 /// on first use.
 pub async fn load_keys(store: &Store, source: KeySource) -> Result<Arc<SessionKeys>, KeyError> {
-    let secret = match sessions::signing_secret(store.pool()).await? {
+    let secret = match sessions::signing_secret(&mut store.db()).await? {
         Some(secret) => secret,
         None => {
             let mut bytes = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
-            sessions::insert_signing_secret(store.pool(), &hex::encode(bytes)).await?;
-            sessions::signing_secret(store.pool()).await?.unwrap_or_default()
+            sessions::insert_signing_secret(&mut store.db(), &hex::encode(bytes)).await?;
+            sessions::signing_secret(&mut store.db()).await?.unwrap_or_default()
         }
     };
     let cursor_key = sha2::Sha256::new()
@@ -94,7 +94,7 @@ pub async fn create_session(
     ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<String, SessionError> {
-    let mut by_user = groups::memberships_of(store.pool(), &user.org_id, &[user.id.clone()]).await?;
+    let mut by_user = groups::memberships_of(&mut store.db(), &user.org_id, &[user.id.clone()]).await?;
     let memberships = by_user.remove(&user.id).unwrap_or_default();
     let session = Session {
         id: uuid::Uuid::new_v4().to_string(),
@@ -104,7 +104,7 @@ pub async fn create_session(
         expires_at: now + ttl,
         revoked_at: None,
     };
-    sessions::insert(store.pool(), &session).await?;
+    sessions::insert(&mut store.db(), &session).await?;
 
     let claims = Claims {
         iss: SESSION_ISSUER.to_string(),
@@ -130,7 +130,7 @@ pub async fn create_session(
 
 /// Ends a session (sign-out).
 pub async fn end_session(store: &Store, identity: &SessionIdentity, now: DateTime<Utc>) -> Result<(), SessionError> {
-    sessions::revoke(store.pool(), &identity.session_id, now).await?;
+    sessions::revoke(&mut store.db(), &identity.session_id, now).await?;
     tracing::info!(session_id = %identity.session_id, user_id = %identity.user.id, "session ended");
     Ok(())
 }
@@ -171,7 +171,7 @@ pub async fn verify(store: &Store, keys: &SessionKeys, clock: &dyn Clock, token:
     let now = clock.now();
     let claims = verified_claims(store, keys, token, now).await?;
 
-    let session = sessions::get(store.pool(), &claims.sid).await?.ok_or(SessionError::Invalid)?;
+    let session = sessions::get(&mut store.db(), &claims.sid).await?.ok_or(SessionError::Invalid)?;
     if session.user_id != claims.sub || session.org_id != claims.org {
         return Err(SessionError::Invalid);
     }
@@ -182,14 +182,14 @@ pub async fn verify(store: &Store, keys: &SessionKeys, clock: &dyn Clock, token:
         return Err(SessionError::Expired);
     }
 
-    let user = users::get(store.pool(), &session.org_id, &session.user_id)
+    let user = users::get(&mut store.db(), &session.org_id, &session.user_id)
         .await?
         .ok_or(SessionError::Invalid)?;
     check_status(&user)?;
-    let organization = organizations::find_by_id(store.pool(), &session.org_id)
+    let organization = organizations::find_by_id(&mut store.db(), &session.org_id)
         .await?
         .ok_or(SessionError::Invalid)?;
-    let mut by_user = groups::memberships_of(store.pool(), &session.org_id, &[user.id.clone()]).await?;
+    let mut by_user = groups::memberships_of(&mut store.db(), &session.org_id, &[user.id.clone()]).await?;
     let memberships = by_user.remove(&user.id).unwrap_or_default();
     let effective_role = effective_role(user.role, &memberships);
     let products = effective_products(&user.products, &memberships);
@@ -197,7 +197,7 @@ pub async fn verify(store: &Store, keys: &SessionKeys, clock: &dyn Clock, token:
     // A session carries the access granted at sign-in, and products that read the token
     // offline rely on it. So a change of access ends the session instead of drifting from it.
     if claims.role != effective_role.as_str() || claims.products != products {
-        sessions::revoke(store.pool(), &session.id, now).await?;
+        sessions::revoke(&mut store.db(), &session.id, now).await?;
         tracing::info!(session_id = %session.id, user_id = %user.id, "session ended: role or product access changed");
         return Err(SessionError::Changed);
     }

@@ -197,10 +197,10 @@ impl Gate<'_> {
     /// Finds the organization whose provider issued the token.
     async fn provider_for(&self, issuer: &str, org_id: Option<&str>) -> Result<ProviderSettings, SignInError> {
         let Some(org_id) = org_id else {
-            let settings = store_sign_in::provider_by_issuer(self.store.pool(), issuer).await?;
+            let settings = store_sign_in::provider_by_issuer(&mut self.store.db(), issuer).await?;
             return settings.ok_or(SignInError::Token(TokenRefusal::Issuer));
         };
-        match store_sign_in::provider(self.store.pool(), org_id).await? {
+        match store_sign_in::provider(&mut self.store.db(), org_id).await? {
             Some(settings) if settings.issuer == issuer => Ok(settings),
             _ => Err(TokenRefusal::OtherOrganization.into()),
         }
@@ -212,11 +212,11 @@ impl Gate<'_> {
         let org_id = settings.org_id.as_str();
         let mut tx = self.store.begin_write(org_id).await?;
 
-        let candidates = store_sign_in::candidates(&mut *tx.tx, org_id, identity).await?;
+        let candidates = store_sign_in::candidates(&mut tx.db(), org_id, identity).await?;
         let matched = sign_in::choose(candidates, identity)?;
         let mut user = matched.user;
         let invitation = match user.lifecycle.status {
-            Status::Invited => invitations::latest_for_user(&mut *tx.tx, org_id, &user.id).await?,
+            Status::Invited => invitations::latest_for_user(&mut tx.db(), org_id, &user.id).await?,
             _ => None,
         };
         let admission = sign_in::admit(&user, invitation.as_ref(), now)?;
@@ -228,7 +228,7 @@ impl Gate<'_> {
         let before = user.clone();
         if admission == Admission::Register {
             if let Some(invitation) = &invitation {
-                if !invitations::mark_used(&mut *tx.tx, &invitation.id, now).await? {
+                if !invitations::mark_used(&mut tx.db(), &invitation.id, now).await? {
                     return Err(Refusal::InvitationUnusable("was already used".into()).into());
                 }
                 user.lifecycle = Lifecycle::new(Status::Active);
@@ -237,7 +237,7 @@ impl Gate<'_> {
             }
         }
         if matched.record_subject {
-            store_sign_in::record_subject(&mut tx.tx, org_id, &user.id, &identity.subject).await?;
+            store_sign_in::record_subject(&mut tx.db(), org_id, &user.id, &identity.subject).await?;
         }
 
         let mfa = sign_in::mfa_from_methods(&identity.methods);
@@ -246,7 +246,7 @@ impl Gate<'_> {
         user.last_login_at = Some(now);
         user.version += 1;
         user.updated_at = now;
-        users::update(&mut tx.tx, &user).await?;
+        users::update(&mut tx.db(), &user).await?;
 
         let after = json!({
             "mfa": user.mfa_enabled,
@@ -267,7 +267,7 @@ impl Gate<'_> {
 pub async fn save_provider(store: &Store, context: &ChangeContext, settings: &ProviderSettings) -> Result<(), ServiceError> {
     settings.validate()?;
     let mut tx = store.begin_write(&settings.org_id).await?;
-    if let Some(holder) = store_sign_in::provider_by_issuer(&mut *tx.tx, &settings.issuer).await? {
+    if let Some(holder) = store_sign_in::provider_by_issuer(&mut tx.db(), &settings.issuer).await? {
         if holder.org_id != settings.org_id {
             return Err(DomainError::Conflict(format!(
                 "Another organization already signs in with issuer {:?}; each identity-provider tenant belongs to one organization.",
@@ -276,8 +276,8 @@ pub async fn save_provider(store: &Store, context: &ChangeContext, settings: &Pr
             .into());
         }
     }
-    let before = store_sign_in::provider(&mut *tx.tx, &settings.org_id).await?;
-    store_sign_in::save_provider(&mut tx.tx, settings).await?;
+    let before = store_sign_in::provider(&mut tx.db(), &settings.org_id).await?;
+    store_sign_in::save_provider(&mut tx.db(), settings).await?;
 
     let entry = AuditRecord {
         action: "organization.sign_in_provider_set",
@@ -286,7 +286,7 @@ pub async fn save_provider(store: &Store, context: &ChangeContext, settings: &Pr
         before: before.as_ref().map(provider_view),
         after: Some(provider_view(settings)),
     };
-    audit::insert(&mut *tx.tx, &settings.org_id, context, &entry).await?;
+    audit::insert(&mut tx.db(), &settings.org_id, context, &entry).await?;
     tx.commit().await?;
     tracing::info!(org_id = %settings.org_id, issuer = %settings.issuer, "sign-in provider set");
     Ok(())
@@ -299,10 +299,10 @@ pub async fn unlink(store: &Store, actor: &sessions::SessionIdentity, context: &
     crate::service::admin_users::require_manage_users(actor)?;
     let org_id = actor.organization.id.as_str();
     let mut tx = store.begin_write(org_id).await?;
-    if users::get(&mut *tx.tx, org_id, user_id).await?.is_none_or(|user| user.removed_at.is_some()) {
+    if users::get(&mut tx.db(), org_id, user_id).await?.is_none_or(|user| user.removed_at.is_some()) {
         return Err(crate::scim::ScimError::not_found(format!("User {user_id} not found.")).into());
     }
-    let Some(previous) = store_sign_in::clear_subject(&mut tx.tx, org_id, user_id).await? else {
+    let Some(previous) = store_sign_in::clear_subject(&mut tx.db(), org_id, user_id).await? else {
         return Ok(());
     };
     record(&mut tx, context, user_id, "user.sign_in_unlinked", Some(json!({"objectId": previous})), None).await?;

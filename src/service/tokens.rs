@@ -55,7 +55,7 @@ pub async fn store_token(
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> StorageResult<String> {
     let hash = hash_token(token);
-    tokens::insert(store.pool(), org_id, name, lookup_key(&hash), &hash, expires_at).await
+    tokens::insert(&mut store.db(), org_id, name, lookup_key(&hash), &hash, expires_at).await
 }
 
 /// Maximum expiry a token may be created with, in days (ten years).
@@ -154,14 +154,14 @@ pub async fn identify_revoked(store: &Store, token: &str) -> StorageResult<Optio
 /// Finds the stored token, revoked or not, whose full hash matches `token`.
 async fn find_stored(store: &Store, token: &str) -> StorageResult<Option<tokens::StoredToken>> {
     let hash = hash_token(token);
-    let candidates = tokens::find_by_lookup(store.pool(), lookup_key(&hash)).await?;
+    let candidates = tokens::find_by_lookup(&mut store.db(), lookup_key(&hash)).await?;
     Ok(candidates
         .into_iter()
         .find(|candidate| bool::from(candidate.secret_hash.as_bytes().ct_eq(hash.as_bytes()))))
 }
 
 async fn identity_of(store: &Store, stored: tokens::StoredToken) -> StorageResult<Option<TokenIdentity>> {
-    let Some(organization) = organizations::find_by_id(store.pool(), &stored.org_id).await? else {
+    let Some(organization) = organizations::find_by_id(&mut store.db(), &stored.org_id).await? else {
         return Ok(None);
     };
     Ok(Some(TokenIdentity {
@@ -198,9 +198,9 @@ pub enum Bootstrap {
 /// starts the given token is added to the bootstrap organization when it is not stored yet, so
 /// scripts that always pass the same value keep working.
 pub async fn bootstrap(store: &Store, org_name: &str, given_token: Option<&str>) -> StorageResult<Bootstrap> {
-    if organizations::count(store.pool()).await? == 0 {
+    if organizations::count(&mut store.db()).await? == 0 {
         let mut tx = store.begin_global().await?;
-        let organization = organizations::insert(&mut *tx.tx, org_name).await?;
+        let organization = organizations::insert(&mut tx.db(), org_name).await?;
         tx.commit().await?;
         return match given_token {
             Some(token) => {
@@ -221,7 +221,7 @@ pub async fn bootstrap(store: &Store, org_name: &str, given_token: Option<&str>)
         }
         return Ok(Bootstrap::Unchanged);
     }
-    let Some(organization) = organizations::find_by_name(store.pool(), org_name).await? else {
+    let Some(organization) = organizations::find_by_name(&mut store.db(), org_name).await? else {
         return Ok(Bootstrap::Unchanged);
     };
     store_token(store, &organization.id, "bootstrap (environment)", token, None).await?;

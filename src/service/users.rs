@@ -104,7 +104,7 @@ pub async fn create(
     check_unique(&mut tx, &user).await?;
     check_manager(&mut tx, &user).await?;
     let seats_before = owner_seats_if_affected(&mut tx, None, &user).await?;
-    users::insert(&mut *tx.tx, &user).await?;
+    users::insert(&mut tx.db(), &user).await?;
     check_owner_seats(&mut tx, &user.org_id, seats_before).await?;
     record(&mut tx, context, "user.created", None, Some(&user)).await?;
     if let (Some((inviter, settings)), Status::Invited) = (invitation, user.lifecycle.status) {
@@ -179,7 +179,7 @@ pub async fn delete(
 ) -> ServiceResult<User> {
     let mut tx = store.begin_write(&org.id).await?;
     let before = load_for_write(&mut tx, &org.id, id, if_match).await?;
-    let seats_before = users::owner_seats(&mut *tx.tx, &org.id).await?;
+    let seats_before = users::owner_seats(&mut tx.db(), &org.id).await?;
 
     let now = clock::now();
     let mut user = before.clone();
@@ -193,9 +193,9 @@ pub async fn delete(
     user.remove(now);
     user.version += 1;
     user.updated_at = now;
-    users::update(&mut *tx.tx, &user).await?;
-    groups::remove_user_everywhere(&mut tx.tx, &user.id, now).await?;
-    sessions::revoke_for_user(&mut *tx.tx, &user.id, now).await?;
+    users::update(&mut tx.db(), &user).await?;
+    groups::remove_user_everywhere(&mut tx.db(), &user.id, now).await?;
+    sessions::revoke_for_user(&mut tx.db(), &user.id, now).await?;
     check_owner_seats(&mut tx, &org.id, Some(seats_before)).await?;
     record(&mut tx, context, "user.removed", Some(&deactivated), Some(&user)).await?;
     tx.commit().await?;
@@ -205,7 +205,7 @@ pub async fn delete(
 
 /// Loads the user inside the transaction and checks `If-Match`.
 async fn load_for_write(tx: &mut WriteTx, org_id: &str, id: &str, if_match: Option<&str>) -> ServiceResult<User> {
-    let user = match users::get(&mut *tx.tx, org_id, id).await? {
+    let user = match users::get(&mut tx.db(), org_id, id).await? {
         Some(user) if user.removed_at.is_none() => user,
         _ => return Err(not_found(id)),
     };
@@ -260,13 +260,13 @@ async fn save_change(store: &Store, mut tx: WriteTx, context: &ChangeContext, be
     let seats_before = owner_seats_if_affected(&mut tx, Some(before), &user).await?;
     user.version = before.version + 1;
     user.updated_at = clock::now();
-    users::update_from(&mut tx.tx, before, &user).await?;
+    users::update_from(&mut tx.db(), before, &user).await?;
     check_owner_seats(&mut tx, &user.org_id, seats_before).await?;
     // Sessions end at once when the user can no longer sign in, and stay ended after a
     // reactivation, which needs a new sign-in.
     let can_sign_in = matches!(user.lifecycle.status, Status::Active | Status::Invited);
     if before.lifecycle.status != user.lifecycle.status && !can_sign_in {
-        sessions::revoke_for_user(&mut *tx.tx, &user.id, user.updated_at).await?;
+        sessions::revoke_for_user(&mut tx.db(), &user.id, user.updated_at).await?;
     }
 
     let action = match (before.lifecycle.status, user.lifecycle.status) {
@@ -382,7 +382,7 @@ async fn check_unique(tx: &mut WriteTx, user: &User) -> ServiceResult<()> {
     if user_name.is_none() && external_id.is_none() {
         return Ok(());
     }
-    let holders = users::find_holders(&mut *tx.tx, &user.org_id, user_name, external_id).await?;
+    let holders = users::find_holders(&mut tx.db(), &user.org_id, user_name, external_id).await?;
     for holder in holders.iter().filter(|holder| holder.id != user.id) {
         if let Some(user_name) = user_name.filter(|name| holder.user_name().map(users::user_name_key) == Some(users::user_name_key(name))) {
             return Err(ScimError::uniqueness(format!(
@@ -411,7 +411,7 @@ async fn check_manager(tx: &mut WriteTx, user: &User) -> ServiceResult<()> {
     if manager == user.id {
         return Err(ScimError::invalid_value("The enterprise attribute 'manager' names the user itself; a user cannot be its own manager.").into());
     }
-    match users::get(&mut *tx.tx, &user.org_id, manager).await? {
+    match users::get(&mut tx.db(), &user.org_id, manager).await? {
         Some(found) if found.removed_at.is_none() => Ok(()),
         _ => Err(ScimError::invalid_value(format!(
             "The enterprise attribute 'manager' names {manager:?}, which is not a user of this organization; provision the manager first."
@@ -435,7 +435,7 @@ async fn owner_seats_if_affected(tx: &mut WriteTx, before: Option<&User>, after:
     if !affects_owners {
         return Ok(None);
     }
-    Ok(Some(users::owner_seats(&mut *tx.tx, &after.org_id).await?))
+    Ok(Some(users::owner_seats(&mut tx.db(), &after.org_id).await?))
 }
 
 /// Checks the owner limit and the last-Owner rule by comparing the Owner seats read before the
@@ -443,7 +443,7 @@ async fn owner_seats_if_affected(tx: &mut WriteTx, before: Option<&User>, after:
 /// the change.
 pub(crate) async fn check_owner_seats(tx: &mut WriteTx, org_id: &str, seats_before: Option<Vec<OwnerSeat>>) -> ServiceResult<()> {
     let Some(seats_before) = seats_before else { return Ok(()) };
-    let seats_after = users::owner_seats(&mut *tx.tx, org_id).await?;
+    let seats_after = users::owner_seats(&mut tx.db(), org_id).await?;
     check_owner_change(&seats_before, &seats_after)?;
     Ok(())
 }
@@ -465,7 +465,7 @@ async fn record(
         before: before.map(audit_snapshot),
         after: after.map(audit_snapshot),
     };
-    audit::insert(&mut *tx.tx, &org_id, context, &entry).await
+    audit::insert(&mut tx.db(), &org_id, context, &entry).await
 }
 
 /// Builds the audited state of a user. Hub stores no secrets on users, so the whole profile is safe to record.

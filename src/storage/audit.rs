@@ -1,18 +1,17 @@
 //! The append-only audit log.
 
-use sqlx::{Any, Executor, Row};
+use super::sql::{query, Db, Row};
 
 use super::StorageResult;
 use crate::clock;
 use crate::domain::audit::{AuditRecord, ChangeContext};
 
-pub async fn insert<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn insert(db: &mut Db<'_>,
     org_id: &str,
     context: &ChangeContext,
     record: &AuditRecord,
 ) -> StorageResult<()> {
-    sqlx::query(
+    query(
         "INSERT INTO audit_entries (org_id, occurred_at, actor_type, actor_id, request_id, action, target_type, target_id, before_value, after_value) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
@@ -26,7 +25,7 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
     .bind(&record.target_id)
     .bind(record.before.as_ref().map(|value| value.to_string()))
     .bind(record.after.as_ref().map(|value| value.to_string()))
-    .execute(executor)
+    .execute(db)
     .await?;
     Ok(())
 }
@@ -48,23 +47,22 @@ pub struct AuditEntry {
 }
 
 /// Lists an organization's entries about one target, oldest first.
-pub async fn list_for_target<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn list_for_target(db: &mut Db<'_>,
     org_id: &str,
     target_id: &str,
 ) -> StorageResult<Vec<AuditEntry>> {
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT seq, occurred_at, actor_type, actor_id, request_id, action, target_type, target_id, before_value, after_value \
          FROM audit_entries WHERE org_id = $1 AND target_id = $2 ORDER BY seq",
     )
     .bind(org_id)
     .bind(target_id)
-    .fetch_all(executor)
+    .fetch_all(db)
     .await?;
     rows.iter().map(entry_from_row).collect()
 }
 
-fn entry_from_row(row: &sqlx::any::AnyRow) -> StorageResult<AuditEntry> {
+fn entry_from_row(row: &Row) -> StorageResult<AuditEntry> {
             Ok(AuditEntry {
                 seq: row.try_get("seq")?,
                 occurred_at: row.try_get("occurred_at")?,
@@ -96,7 +94,7 @@ pub struct AuditQuery {
 }
 
 /// Lists an organization's entries, newest first.
-pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str, query: &AuditQuery) -> StorageResult<Vec<AuditEntry>> {
+pub async fn list(db: &mut Db<'_>, org_id: &str, query: &AuditQuery) -> StorageResult<Vec<AuditEntry>> {
     let mut conditions = vec!["org_id = $1".to_string()];
     let mut values: Vec<String> = Vec::new();
     let mut push = |condition: &str, value: &str, conditions: &mut Vec<String>| {
@@ -124,14 +122,14 @@ pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str
         conditions.join(" AND ")
     );
 
-    let mut statement = sqlx::query(&sql).bind(org_id);
+    let mut statement = super::sql::query(&sql).bind(org_id);
     for value in &values {
         statement = statement.bind(value);
     }
     let rows = statement
         .bind(query.before_seq.unwrap_or(i64::MAX))
         .bind(query.limit)
-        .fetch_all(executor)
+        .fetch_all(db)
         .await?;
     rows.iter().map(entry_from_row).collect()
 }

@@ -43,6 +43,12 @@ impl FromColumn for i64 {
     }
 }
 
+impl FromColumn for Option<i64> {
+    fn from_column<R: Columns + ?Sized>(row: &R, name: &str) -> StorageResult<Self> {
+        row.integer(name)
+    }
+}
+
 impl Columns for sqlx::any::AnyRow {
     fn text(&self, name: &str) -> StorageResult<Option<String>> {
         Ok(self.try_get(name)?)

@@ -24,6 +24,10 @@ use crate::scim::schema::{AttrType, AttributeDef, ResourceTypeDef, GROUP_RESOURC
 pub enum Bind {
     Text(String),
     Int(i64),
+    /// A NULL where the column holds text. PostgreSQL wants a NULL's type to match its column.
+    NullText,
+    /// A NULL where the column holds an integer.
+    NullInt,
 }
 
 /// The resource a query lists, with the table alias the generated SQL refers to.

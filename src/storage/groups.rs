@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{Any, Executor, Row};
+use super::sql::{query, Db};
 
 use super::columns::Columns;
 use super::filter_sql::Bind;
@@ -64,8 +64,8 @@ fn products_text(products: &[String]) -> String {
     serde_json::to_string(products).unwrap_or_else(|_| "[]".to_string())
 }
 
-pub async fn insert<'e, E: Executor<'e, Database = Any>>(executor: E, group: &Group) -> StorageResult<()> {
-    sqlx::query(
+pub async fn insert(db: &mut Db<'_>, group: &Group) -> StorageResult<()> {
+    query(
         "INSERT INTO groups (id, org_id, display_name, display_name_key, external_id, grant_role, grant_products, \
          version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
@@ -79,13 +79,13 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(executor: E, group: &Gr
     .bind(group.version)
     .bind(clock::format(group.created_at))
     .bind(clock::format(group.updated_at))
-    .execute(executor)
+    .execute(db)
     .await?;
     Ok(())
 }
 
-pub async fn update<'e, E: Executor<'e, Database = Any>>(executor: E, group: &Group) -> StorageResult<()> {
-    let result = sqlx::query(
+pub async fn update(db: &mut Db<'_>, group: &Group) -> StorageResult<()> {
+    let result = query(
         "UPDATE groups SET display_name = $1, display_name_key = $2, external_id = $3, grant_role = $4, \
          grant_products = $5, version = $6, updated_at = $7 WHERE id = $8 AND org_id = $9",
     )
@@ -98,7 +98,7 @@ pub async fn update<'e, E: Executor<'e, Database = Any>>(executor: E, group: &Gr
     .bind(clock::format(group.updated_at))
     .bind(&group.id)
     .bind(&group.org_id)
-    .execute(executor)
+    .execute(db)
     .await?;
     if result.rows_affected() != 1 {
         return Err(StorageError::Corrupt(format!("group {} vanished during an update", group.id)));
@@ -106,46 +106,44 @@ pub async fn update<'e, E: Executor<'e, Database = Any>>(executor: E, group: &Gr
     Ok(())
 }
 
-pub async fn delete<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str, id: &str) -> StorageResult<()> {
-    sqlx::query("DELETE FROM groups WHERE id = $1 AND org_id = $2")
+pub async fn delete(db: &mut Db<'_>, org_id: &str, id: &str) -> StorageResult<()> {
+    query("DELETE FROM groups WHERE id = $1 AND org_id = $2")
         .bind(id)
         .bind(org_id)
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(())
 }
 
-pub async fn get<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str, id: &str) -> StorageResult<Option<Group>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM groups WHERE id = $1 AND org_id = $2"))
+pub async fn get(db: &mut Db<'_>, org_id: &str, id: &str) -> StorageResult<Option<Group>> {
+    let row = query(&format!("SELECT {COLUMNS} FROM groups WHERE id = $1 AND org_id = $2"))
         .bind(id)
         .bind(org_id)
-        .fetch_optional(executor)
+        .fetch_optional(db)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn find_by_display_name<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn find_by_display_name(db: &mut Db<'_>,
     org_id: &str,
     display_name: &str,
 ) -> StorageResult<Option<Group>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM groups WHERE org_id = $1 AND display_name_key = $2"))
+    let row = query(&format!("SELECT {COLUMNS} FROM groups WHERE org_id = $1 AND display_name_key = $2"))
         .bind(org_id)
         .bind(display_name_key(display_name))
-        .fetch_optional(executor)
+        .fetch_optional(db)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn find_by_external_id<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn find_by_external_id(db: &mut Db<'_>,
     org_id: &str,
     external_id: &str,
 ) -> StorageResult<Option<Group>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM groups WHERE org_id = $1 AND external_id = $2"))
+    let row = query(&format!("SELECT {COLUMNS} FROM groups WHERE org_id = $1 AND external_id = $2"))
         .bind(org_id)
         .bind(external_id)
-        .fetch_optional(executor)
+        .fetch_optional(db)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
@@ -158,12 +156,12 @@ pub struct Member {
 }
 
 /// Lists a group's members in the order they were added.
-pub async fn list_members<'e, E: Executor<'e, Database = Any>>(executor: E, group_id: &str) -> StorageResult<Vec<Member>> {
-    let rows = sqlx::query(
+pub async fn list_members(db: &mut Db<'_>, group_id: &str) -> StorageResult<Vec<Member>> {
+    let rows = query(
         &format!("{MEMBERS_SELECT} WHERE m.group_id = $1 ORDER BY m.added_seq"),
     )
     .bind(group_id)
-    .fetch_all(executor)
+    .fetch_all(db)
     .await?;
     rows.iter()
         .map(|row| {
@@ -176,13 +174,12 @@ pub async fn list_members<'e, E: Executor<'e, Database = Any>>(executor: E, grou
 }
 
 /// Adds one member unless already present; returns whether a row was added.
-pub async fn add_member<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn add_member(db: &mut Db<'_>,
     org_id: &str,
     group_id: &str,
     user_id: &str,
 ) -> StorageResult<bool> {
-    let result = sqlx::query(
+    let result = query(
         "INSERT INTO group_members (group_id, user_id, org_id, added_seq) \
          SELECT $1, $2, $3, COALESCE(MAX(added_seq), 0) + 1 FROM group_members WHERE group_id = $1 \
          ON CONFLICT (group_id, user_id) DO NOTHING",
@@ -190,26 +187,26 @@ pub async fn add_member<'e, E: Executor<'e, Database = Any>>(
     .bind(group_id)
     .bind(user_id)
     .bind(org_id)
-    .execute(executor)
+    .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)
 }
 
 /// Removes one member; returns whether it was a member.
-pub async fn remove_member<'e, E: Executor<'e, Database = Any>>(executor: E, group_id: &str, user_id: &str) -> StorageResult<bool> {
-    let result = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+pub async fn remove_member(db: &mut Db<'_>, group_id: &str, user_id: &str) -> StorageResult<bool> {
+    let result = query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
         .bind(group_id)
         .bind(user_id)
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(result.rows_affected() == 1)
 }
 
 /// Removes every member of a group; returns how many there were.
-pub async fn remove_all_members<'e, E: Executor<'e, Database = Any>>(executor: E, group_id: &str) -> StorageResult<u64> {
-    let result = sqlx::query("DELETE FROM group_members WHERE group_id = $1")
+pub async fn remove_all_members(db: &mut Db<'_>, group_id: &str) -> StorageResult<u64> {
+    let result = query("DELETE FROM group_members WHERE group_id = $1")
         .bind(group_id)
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(result.rows_affected())
 }
@@ -218,8 +215,8 @@ pub async fn remove_all_members<'e, E: Executor<'e, Database = Any>>(executor: E
 ///
 /// Each group the user leaves gets a new version and `lastModified`, because its member list
 /// changed: a client holding the old ETag must not get 304 for it.
-pub async fn remove_user_everywhere(connection: &mut sqlx::AnyConnection, user_id: &str, now: chrono::DateTime<chrono::Utc>) -> StorageResult<u64> {
-    sqlx::query(
+pub async fn remove_user_everywhere(connection: &mut Db<'_>, user_id: &str, now: chrono::DateTime<chrono::Utc>) -> StorageResult<u64> {
+    query(
         "UPDATE groups SET version = version + 1, updated_at = $1 \
          WHERE id IN (SELECT group_id FROM group_members WHERE user_id = $2)",
     )
@@ -227,7 +224,7 @@ pub async fn remove_user_everywhere(connection: &mut sqlx::AnyConnection, user_i
     .bind(user_id)
     .execute(&mut *connection)
     .await?;
-    let result = sqlx::query("DELETE FROM group_members WHERE user_id = $1")
+    let result = query("DELETE FROM group_members WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *connection)
         .await?;
@@ -235,8 +232,7 @@ pub async fn remove_user_everywhere(connection: &mut sqlx::AnyConnection, user_i
 }
 
 /// Returns the memberships of each user in `user_ids`.
-pub async fn memberships_of<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn memberships_of(db: &mut Db<'_>,
     org_id: &str,
     user_ids: &[String],
 ) -> StorageResult<HashMap<String, Vec<Membership>>> {
@@ -245,11 +241,11 @@ pub async fn memberships_of<'e, E: Executor<'e, Database = Any>>(
         return Ok(by_user);
     }
     let sql = memberships_sql(user_ids.len());
-    let mut query = sqlx::query(&sql).bind(org_id);
+    let mut query = query(&sql).bind(org_id);
     for user_id in user_ids {
         query = query.bind(user_id);
     }
-    let rows = query.fetch_all(executor).await?;
+    let rows = query.fetch_all(db).await?;
     for row in &rows {
         let grant_products: String = row.try_get("grant_products")?;
         let user_id: String = row.try_get("user_id")?;

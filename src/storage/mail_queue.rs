@@ -6,7 +6,7 @@
 //! the bodies cleared, so the delivery state stays visible.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Any, Executor, Row};
+use super::sql::{query, Db, Row};
 
 use super::{parse_time, StorageError, StorageResult};
 use crate::clock;
@@ -82,7 +82,7 @@ impl QueuedMail {
 const COLUMNS: &str = "id, org_id, invitation_id, recipient, subject, text_body, html_body, status, attempts, \
                        next_attempt_at, last_error, created_at, sent_at";
 
-fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<QueuedMail> {
+fn from_row(row: &Row) -> StorageResult<QueuedMail> {
     let status: String = row.try_get("status")?;
     let next_attempt_at: String = row.try_get("next_attempt_at")?;
     let created_at: String = row.try_get("created_at")?;
@@ -107,8 +107,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<QueuedMail> {
 
 /// Queues a mail, due at `now`, and returns its id. Run it in the transaction of the change that
 /// causes the mail, so both are stored or neither.
-pub async fn enqueue<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn enqueue(db: &mut Db<'_>,
     org_id: &str,
     invitation_id: Option<&str>,
     mail: &OutgoingMail,
@@ -116,7 +115,7 @@ pub async fn enqueue<'e, E: Executor<'e, Database = Any>>(
 ) -> StorageResult<String> {
     let id = uuid::Uuid::now_v7().to_string();
     let now = clock::format(now);
-    sqlx::query(
+    query(
         "INSERT INTO mail_queue (id, org_id, invitation_id, recipient, subject, text_body, html_body, status, attempts, \
          next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9)",
     )
@@ -129,20 +128,20 @@ pub async fn enqueue<'e, E: Executor<'e, Database = Any>>(
     .bind(&mail.html)
     .bind(&now)
     .bind(&now)
-    .execute(executor)
+    .execute(db)
     .await?;
     Ok(id)
 }
 
 /// Returns up to `limit` pending mails due at `now`, the longest waiting first.
-pub async fn due<'e, E: Executor<'e, Database = Any>>(executor: E, now: DateTime<Utc>, limit: i64) -> StorageResult<Vec<QueuedMail>> {
-    let rows = sqlx::query(&format!(
+pub async fn due(db: &mut Db<'_>, now: DateTime<Utc>, limit: i64) -> StorageResult<Vec<QueuedMail>> {
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM mail_queue WHERE status = 'pending' AND next_attempt_at <= $1 \
          ORDER BY next_attempt_at, id LIMIT $2"
     ))
     .bind(clock::format(now))
     .bind(limit)
-    .fetch_all(executor)
+    .fetch_all(db)
     .await?;
     rows.iter().map(from_row).collect()
 }
@@ -150,12 +149,11 @@ pub async fn due<'e, E: Executor<'e, Database = Any>>(executor: E, now: DateTime
 /// Claims a mail read by [`due`] for one attempt: counts the attempt and moves the mail's due
 /// time to `lease_until`, so other workers skip it meanwhile. Returns false, changing nothing,
 /// when another worker claimed or finished the mail since it was read.
-pub async fn claim<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn claim(db: &mut Db<'_>,
     mail: &QueuedMail,
     lease_until: DateTime<Utc>,
 ) -> StorageResult<bool> {
-    let result = sqlx::query(
+    let result = query(
         "UPDATE mail_queue SET attempts = attempts + 1, next_attempt_at = $1 \
          WHERE id = $2 AND status = 'pending' AND attempts = $3 AND next_attempt_at = $4",
     )
@@ -163,66 +161,64 @@ pub async fn claim<'e, E: Executor<'e, Database = Any>>(
     .bind(&mail.id)
     .bind(mail.attempts)
     .bind(clock::format(mail.next_attempt_at))
-    .execute(executor)
+    .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)
 }
 
 /// Marks a mail sent and clears its bodies.
-pub async fn mark_sent<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str, now: DateTime<Utc>) -> StorageResult<()> {
-    sqlx::query("UPDATE mail_queue SET status = 'sent', sent_at = $1, text_body = '', html_body = '' WHERE id = $2")
+pub async fn mark_sent(db: &mut Db<'_>, id: &str, now: DateTime<Utc>) -> StorageResult<()> {
+    query("UPDATE mail_queue SET status = 'sent', sent_at = $1, text_body = '', html_body = '' WHERE id = $2")
         .bind(clock::format(now))
         .bind(id)
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(())
 }
 
 /// Records a failed attempt of a pending mail and makes it due again at `next_attempt_at`.
-pub async fn mark_retry<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn mark_retry(db: &mut Db<'_>,
     id: &str,
     error: &str,
     next_attempt_at: DateTime<Utc>,
 ) -> StorageResult<()> {
-    sqlx::query("UPDATE mail_queue SET last_error = $1, next_attempt_at = $2 WHERE id = $3 AND status = 'pending'")
+    query("UPDATE mail_queue SET last_error = $1, next_attempt_at = $2 WHERE id = $3 AND status = 'pending'")
         .bind(truncate_error(error))
         .bind(clock::format(next_attempt_at))
         .bind(id)
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(())
 }
 
 /// Gives a mail up with the error of its last attempt, and clears its bodies.
-pub async fn mark_failed<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str, error: &str) -> StorageResult<()> {
-    sqlx::query("UPDATE mail_queue SET status = 'failed', last_error = $1, text_body = '', html_body = '' WHERE id = $2")
+pub async fn mark_failed(db: &mut Db<'_>, id: &str, error: &str) -> StorageResult<()> {
+    query("UPDATE mail_queue SET status = 'failed', last_error = $1, text_body = '', html_body = '' WHERE id = $2")
         .bind(truncate_error(error))
         .bind(id)
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(())
 }
 
 /// Returns the most recently queued mail of an invitation, for showing its delivery state.
-pub async fn latest_for_invitation<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn latest_for_invitation(db: &mut Db<'_>,
     invitation_id: &str,
 ) -> StorageResult<Option<QueuedMail>> {
-    let row = sqlx::query(&format!(
+    let row = query(&format!(
         "SELECT {COLUMNS} FROM mail_queue WHERE invitation_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
     ))
     .bind(invitation_id)
-    .fetch_optional(executor)
+    .fetch_optional(db)
     .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Returns a mail by id.
-pub async fn find<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str) -> StorageResult<Option<QueuedMail>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM mail_queue WHERE id = $1"))
+pub async fn find(db: &mut Db<'_>, id: &str) -> StorageResult<Option<QueuedMail>> {
+    let row = query(&format!("SELECT {COLUMNS} FROM mail_queue WHERE id = $1"))
         .bind(id)
-        .fetch_optional(executor)
+        .fetch_optional(db)
         .await?;
     row.as_ref().map(from_row).transpose()
 }

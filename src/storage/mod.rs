@@ -1,8 +1,11 @@
-//! Storage on SQLite or PostgreSQL through sqlx's `Any` driver.
+//! Storage on SQLite or PostgreSQL.
 //!
 //! Queries are written once in SQL that both databases accept (`$1` placeholders, TEXT for
 //! JSON and timestamps, BIGINT for integers), and each backend has its own migrations folder
-//! with the same version numbers.
+//! with the same version numbers. PostgreSQL runs them through sqlx's `Any` driver. SQLite
+//! runs reads on [`sqlite_reader`] and writes on the write connection of `write_batch`, both
+//! through rusqlite on the calling thread; sqlx keeps its pool for migrations and the `hub`
+//! commands' reads.
 //!
 //! Writes go through [`WriteTx`], which serializes the writes of one organization. On
 //! PostgreSQL it locks the organization's row. On SQLite it also takes an in-process mutex,
@@ -19,6 +22,7 @@ pub mod organizations;
 pub mod request_log;
 pub mod sessions;
 pub mod sign_in;
+pub mod sql;
 pub mod sqlite_reader;
 pub mod statistics;
 pub mod tokens;
@@ -181,6 +185,8 @@ pub enum StorageError {
     Database(sqlx::Error),
     #[error("SQLite read failed: {0}")]
     Read(#[from] rusqlite::Error),
+    #[error("SQLite write failed: {0}")]
+    Write(rusqlite::Error),
 }
 
 impl From<sqlx::Error> for StorageError {
@@ -297,7 +303,12 @@ impl Store {
             tracing::info!(users = filled, "filled the filter columns of existing users");
         }
 
-        let write_batch = (backend == Backend::Sqlite).then(|| write_batch::GroupCommit::new(pool.clone()));
+        let write_batch = match sqlite_file(&url) {
+            Some(file) if backend == Backend::Sqlite => Some(
+                write_batch::GroupCommit::open(&file, SQLITE_CONNECTION_PRAGMAS).context("cannot open the SQLite database for writing")?,
+            ),
+            _ => None,
+        };
         let reader = match backend {
             Backend::Sqlite => sqlite_file(&url).map(sqlite_reader::SqliteReader::new),
             Backend::Postgres => None,
@@ -336,6 +347,11 @@ impl Store {
         &self.pool
     }
 
+    /// Runs statements on the pool, outside any transaction.
+    pub fn db(&self) -> sql::Db<'_> {
+        sql::Db::Pool(&self.pool)
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -363,9 +379,9 @@ impl Store {
                 return Ok(tx);
             }
         }
-        let locked = sqlx::query("UPDATE organizations SET write_sequence = write_sequence + 1 WHERE id = $1")
+        let locked = sql::query("UPDATE organizations SET write_sequence = write_sequence + 1 WHERE id = $1")
             .bind(org_id)
-            .execute(&mut *tx.tx)
+            .execute(&mut tx.db())
             .await?;
         if locked.rows_affected() != 1 {
             return Err(StorageError::Corrupt(format!("organization {org_id} does not exist")));
@@ -394,7 +410,7 @@ impl Store {
 
 /// A write transaction. Dropping it without [`WriteTx::commit`] rolls it back.
 pub struct WriteTx {
-    /// The connection to run the transaction's statements on (`&mut *tx.tx`).
+    /// The transaction; [`WriteTx::db`] runs statements in it.
     pub tx: TxHandle,
     /// The organization whose writes this transaction serializes; empty for global ones.
     pub org_id: String,
@@ -417,22 +433,12 @@ pub enum TxHandle {
     Batched(write_batch::BatchWriter),
 }
 
-impl std::ops::Deref for TxHandle {
-    type Target = sqlx::AnyConnection;
-
-    fn deref(&self) -> &sqlx::AnyConnection {
-        match self {
-            TxHandle::Single(tx) => tx,
-            TxHandle::Batched(writer) => writer,
-        }
-    }
-}
-
-impl std::ops::DerefMut for TxHandle {
-    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
-        match self {
-            TxHandle::Single(tx) => tx,
-            TxHandle::Batched(writer) => writer,
+impl WriteTx {
+    /// Returns the connection to run the transaction's statements on.
+    pub fn db(&mut self) -> sql::Db<'_> {
+        match &mut self.tx {
+            TxHandle::Single(tx) => sql::Db::Conn(&mut **tx),
+            TxHandle::Batched(writer) => writer.db(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Organizations: the tenants.
 
-use sqlx::{Any, Executor, Row};
+use super::sql::{query, Db, Row};
 
 use super::{parse_json, StorageResult};
 use crate::clock;
@@ -22,7 +22,7 @@ pub struct Organization {
 
 const COLUMNS: &str = "id, name, verified_domains, products, scim_users_active, scim_rate_limit";
 
-fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<Organization> {
+fn from_row(row: &Row) -> StorageResult<Organization> {
     let verified_domains: String = row.try_get("verified_domains")?;
     let products: String = row.try_get("products")?;
     let scim_users_active: i64 = row.try_get("scim_users_active")?;
@@ -37,14 +37,14 @@ fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<Organization> {
     })
 }
 
-pub async fn insert<'e, E: Executor<'e, Database = Any>>(executor: E, name: &str) -> StorageResult<Organization> {
+pub async fn insert(db: &mut Db<'_>, name: &str) -> StorageResult<Organization> {
     let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO organizations (id, name, name_key, created_at) VALUES ($1, $2, $3, $4)")
+    query("INSERT INTO organizations (id, name, name_key, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&id)
         .bind(name)
         .bind(name.to_lowercase())
         .bind(clock::format(clock::now()))
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(Organization {
         id,
@@ -61,34 +61,34 @@ pub fn default_products() -> Vec<String> {
     vec!["billing".to_string(), "desk".to_string(), "projects".to_string()]
 }
 
-pub async fn find_by_name<'e, E: Executor<'e, Database = Any>>(executor: E, name: &str) -> StorageResult<Option<Organization>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM organizations WHERE name_key = $1"))
+pub async fn find_by_name(db: &mut Db<'_>, name: &str) -> StorageResult<Option<Organization>> {
+    let row = query(&format!("SELECT {COLUMNS} FROM organizations WHERE name_key = $1"))
         .bind(name.to_lowercase())
-        .fetch_optional(executor)
+        .fetch_optional(db)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn find_by_id<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str) -> StorageResult<Option<Organization>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM organizations WHERE id = $1"))
+pub async fn find_by_id(db: &mut Db<'_>, id: &str) -> StorageResult<Option<Organization>> {
+    let row = query(&format!("SELECT {COLUMNS} FROM organizations WHERE id = $1"))
         .bind(id)
-        .fetch_optional(executor)
+        .fetch_optional(db)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn count<'e, E: Executor<'e, Database = Any>>(executor: E) -> StorageResult<i64> {
-    let row = sqlx::query("SELECT COUNT(*) AS total FROM organizations")
-        .fetch_one(executor)
+pub async fn count(db: &mut Db<'_>) -> StorageResult<i64> {
+    let row = query("SELECT COUNT(*) AS total FROM organizations")
+        .fetch_one(db)
         .await?;
     Ok(row.try_get("total")?)
 }
 
 /// Updates the organization's settings.
-pub async fn update_settings<'e, E: Executor<'e, Database = Any>>(executor: E, organization: &Organization) -> StorageResult<()> {
+pub async fn update_settings(db: &mut Db<'_>, organization: &Organization) -> StorageResult<()> {
     let verified_domains = serde_json::to_string(&organization.verified_domains).unwrap_or_else(|_| "[]".to_string());
     let products = serde_json::to_string(&organization.products).unwrap_or_else(|_| "[]".to_string());
-    sqlx::query(
+    query(
         "UPDATE organizations SET verified_domains = $1, products = $2, scim_users_active = $3, scim_rate_limit = $5 WHERE id = $4",
     )
         .bind(verified_domains)
@@ -96,7 +96,7 @@ pub async fn update_settings<'e, E: Executor<'e, Database = Any>>(executor: E, o
         .bind(i64::from(organization.scim_users_active))
         .bind(&organization.id)
         .bind(organization.scim_rate_limit.map(i64::from))
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(())
 }

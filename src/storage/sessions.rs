@@ -1,7 +1,7 @@
 //! Hub sessions and the keys that sign session tokens.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Any, Executor, Row};
+use super::sql::{query, Db};
 
 use super::{parse_time, StorageResult};
 use crate::clock;
@@ -17,22 +17,22 @@ pub struct Session {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert<'e, E: Executor<'e, Database = Any>>(executor: E, session: &Session) -> StorageResult<()> {
-    sqlx::query("INSERT INTO sessions (id, org_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+pub async fn insert(db: &mut Db<'_>, session: &Session) -> StorageResult<()> {
+    query("INSERT INTO sessions (id, org_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&session.id)
         .bind(&session.org_id)
         .bind(&session.user_id)
         .bind(clock::format(session.created_at))
         .bind(clock::format(session.expires_at))
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(())
 }
 
-pub async fn get<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str) -> StorageResult<Option<Session>> {
-    let row = sqlx::query("SELECT id, org_id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = $1")
+pub async fn get(db: &mut Db<'_>, id: &str) -> StorageResult<Option<Session>> {
+    let row = query("SELECT id, org_id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = $1")
         .bind(id)
-        .fetch_optional(executor)
+        .fetch_optional(db)
         .await?;
     let Some(row) = row else { return Ok(None) };
     let created_at: String = row.try_get("created_at")?;
@@ -50,42 +50,39 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str) -> 
 
 /// Returns the oldest signing secret. Instances that start together and both insert one still
 /// agree, because they all pick the oldest.
-pub async fn signing_secret<'e, E>(executor: E) -> StorageResult<Option<String>>
-where
-    E: Executor<'e, Database = Any>,
-{
-    let row = sqlx::query("SELECT secret FROM signing_keys ORDER BY created_at ASC, id ASC LIMIT 1")
-        .fetch_optional(executor)
+pub async fn signing_secret(db: &mut Db<'_>) -> StorageResult<Option<String>> {
+    let row = query("SELECT secret FROM signing_keys ORDER BY created_at ASC, id ASC LIMIT 1")
+        .fetch_optional(db)
         .await?;
     row.map(|row| row.try_get("secret")).transpose().map_err(Into::into)
 }
 
-pub async fn insert_signing_secret<'e, E: Executor<'e, Database = Any>>(executor: E, secret: &str) -> StorageResult<()> {
-    sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3)")
+pub async fn insert_signing_secret(db: &mut Db<'_>, secret: &str) -> StorageResult<()> {
+    query("INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3)")
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(secret)
         .bind(clock::format(clock::now()))
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(())
 }
 
 /// Revokes every live session of a user; returns how many.
-pub async fn revoke_for_user<'e, E: Executor<'e, Database = Any>>(executor: E, user_id: &str, now: DateTime<Utc>) -> StorageResult<u64> {
-    let result = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+pub async fn revoke_for_user(db: &mut Db<'_>, user_id: &str, now: DateTime<Utc>) -> StorageResult<u64> {
+    let result = query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
         .bind(clock::format(now))
         .bind(user_id)
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(result.rows_affected())
 }
 
 /// Revokes one session (sign-out, or a change of the user's access).
-pub async fn revoke<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str, now: DateTime<Utc>) -> StorageResult<()> {
-    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+pub async fn revoke(db: &mut Db<'_>, id: &str, now: DateTime<Utc>) -> StorageResult<()> {
+    query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(clock::format(now))
         .bind(id)
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(())
 }

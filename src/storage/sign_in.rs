@@ -2,35 +2,35 @@
 //! session tokens, and the link from a user to the provider's object id.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Any, Executor, Row};
+use super::sql::{query, Db, Row};
 
 use super::{parse_json, parse_time, StorageResult};
 use crate::clock;
 use crate::domain::sign_in::{Candidate, Identity, JwksSource, MatchedBy, ProviderSettings};
 
 /// Returns the identity provider settings of an organization.
-pub async fn provider<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Option<ProviderSettings>> {
-    let row = sqlx::query(
+pub async fn provider(db: &mut Db<'_>, org_id: &str) -> StorageResult<Option<ProviderSettings>> {
+    let row = query(
         "SELECT org_id, issuer, audiences, jwks_url, jwks_file FROM sign_in_providers WHERE org_id = $1",
     )
     .bind(org_id)
-    .fetch_optional(executor)
+    .fetch_optional(db)
     .await?;
     row.as_ref().map(provider_from_row).transpose()
 }
 
 /// Returns the settings whose issuer is `issuer`, which names at most one organization.
-pub async fn provider_by_issuer<'e, E: Executor<'e, Database = Any>>(executor: E, issuer: &str) -> StorageResult<Option<ProviderSettings>> {
-    let row = sqlx::query(
+pub async fn provider_by_issuer(db: &mut Db<'_>, issuer: &str) -> StorageResult<Option<ProviderSettings>> {
+    let row = query(
         "SELECT org_id, issuer, audiences, jwks_url, jwks_file FROM sign_in_providers WHERE issuer = $1",
     )
     .bind(issuer)
-    .fetch_optional(executor)
+    .fetch_optional(db)
     .await?;
     row.as_ref().map(provider_from_row).transpose()
 }
 
-fn provider_from_row(row: &sqlx::any::AnyRow) -> StorageResult<ProviderSettings> {
+fn provider_from_row(row: &Row) -> StorageResult<ProviderSettings> {
     let audiences: String = row.try_get("audiences")?;
     let jwks_url: Option<String> = row.try_get("jwks_url")?;
     let jwks_file: Option<String> = row.try_get("jwks_file")?;
@@ -48,16 +48,16 @@ fn provider_from_row(row: &sqlx::any::AnyRow) -> StorageResult<ProviderSettings>
 }
 
 /// Stores an organization's provider settings, replacing earlier ones.
-pub async fn save_provider(connection: &mut sqlx::AnyConnection, settings: &ProviderSettings) -> StorageResult<()> {
+pub async fn save_provider(connection: &mut Db<'_>, settings: &ProviderSettings) -> StorageResult<()> {
     let (url, file) = match &settings.jwks {
         JwksSource::Url(url) => (Some(url.clone()), None),
         JwksSource::File(path) => (None, Some(path.display().to_string())),
     };
-    sqlx::query("DELETE FROM sign_in_providers WHERE org_id = $1")
+    query("DELETE FROM sign_in_providers WHERE org_id = $1")
         .bind(&settings.org_id)
         .execute(&mut *connection)
         .await?;
-    sqlx::query(
+    query(
         "INSERT INTO sign_in_providers (org_id, issuer, audiences, jwks_url, jwks_file, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -83,32 +83,32 @@ pub struct PublishedKey {
 }
 
 /// Publishes a public key unless it is published already.
-pub async fn publish_key<'e, E: Executor<'e, Database = Any>>(executor: E, kid: &str, public_jwk: &str) -> StorageResult<()> {
-    sqlx::query(
+pub async fn publish_key(db: &mut Db<'_>, kid: &str, public_jwk: &str) -> StorageResult<()> {
+    query(
         "INSERT INTO session_signing_keys (kid, public_jwk, created_at) VALUES ($1, $2, $3) ON CONFLICT (kid) DO NOTHING",
     )
     .bind(kid)
     .bind(public_jwk)
     .bind(clock::format(clock::now()))
-    .execute(executor)
+    .execute(db)
     .await?;
     Ok(())
 }
 
 /// Marks every published key except `current` as retired, from `now` on.
-pub async fn retire_keys_except<'e, E: Executor<'e, Database = Any>>(executor: E, current: &str, now: DateTime<Utc>) -> StorageResult<u64> {
-    let result = sqlx::query("UPDATE session_signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL")
+pub async fn retire_keys_except(db: &mut Db<'_>, current: &str, now: DateTime<Utc>) -> StorageResult<u64> {
+    let result = query("UPDATE session_signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL")
         .bind(clock::format(now))
         .bind(current)
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(result.rows_affected())
 }
 
 /// Returns every published key, newest first.
-pub async fn published_keys<'e, E: Executor<'e, Database = Any>>(executor: E) -> StorageResult<Vec<PublishedKey>> {
-    let rows = sqlx::query("SELECT kid, public_jwk, created_at, retired_at FROM session_signing_keys ORDER BY created_at DESC, kid")
-        .fetch_all(executor)
+pub async fn published_keys(db: &mut Db<'_>) -> StorageResult<Vec<PublishedKey>> {
+    let rows = query("SELECT kid, public_jwk, created_at, retired_at FROM session_signing_keys ORDER BY created_at DESC, kid")
+        .fetch_all(db)
         .await?;
     rows.iter()
         .map(|row| {
@@ -129,7 +129,7 @@ pub async fn published_keys<'e, E: Executor<'e, Database = Any>>(executor: E) ->
 
 /// Finds the users an identity may belong to: by the recorded object id, by externalId, and
 /// by userName, removed users included (they carry only their recorded object id).
-pub async fn candidates<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str, identity: &Identity) -> StorageResult<Vec<Candidate>> {
+pub async fn candidates(db: &mut Db<'_>, org_id: &str, identity: &Identity) -> StorageResult<Vec<Candidate>> {
     let mut sql = format!(
         "SELECT {}, sign_in_subject, external_id, user_name_key FROM users WHERE org_id = $1 \
          AND (sign_in_subject = $2 OR external_id = $2",
@@ -140,11 +140,11 @@ pub async fn candidates<'e, E: Executor<'e, Database = Any>>(executor: E, org_id
     }
     sql.push(')');
 
-    let mut query = sqlx::query(&sql).bind(org_id).bind(identity.subject.as_str());
+    let mut query = query(&sql).bind(org_id).bind(identity.subject.as_str());
     for name in &identity.user_names {
         query = query.bind(name.clone());
     }
-    let rows = query.fetch_all(executor).await?;
+    let rows = query.fetch_all(db).await?;
 
     let mut found = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -168,15 +168,15 @@ pub async fn candidates<'e, E: Executor<'e, Database = Any>>(executor: E, org_id
 }
 
 /// Records the provider's object id on a user, taking it from removed users that held it.
-pub async fn record_subject(connection: &mut sqlx::AnyConnection, org_id: &str, user_id: &str, subject: &str) -> StorageResult<()> {
-    sqlx::query(
+pub async fn record_subject(connection: &mut Db<'_>, org_id: &str, user_id: &str, subject: &str) -> StorageResult<()> {
+    query(
         "UPDATE users SET sign_in_subject = NULL WHERE org_id = $1 AND sign_in_subject = $2 AND removed_at IS NOT NULL",
     )
     .bind(org_id)
     .bind(subject)
     .execute(&mut *connection)
     .await?;
-    sqlx::query("UPDATE users SET sign_in_subject = $1 WHERE org_id = $2 AND id = $3")
+    query("UPDATE users SET sign_in_subject = $1 WHERE org_id = $2 AND id = $3")
         .bind(subject)
         .bind(org_id)
         .bind(user_id)
@@ -186,8 +186,8 @@ pub async fn record_subject(connection: &mut sqlx::AnyConnection, org_id: &str, 
 }
 
 /// Clears a user's recorded object id and returns the one it held.
-pub async fn clear_subject(connection: &mut sqlx::AnyConnection, org_id: &str, user_id: &str) -> StorageResult<Option<String>> {
-    let row = sqlx::query("SELECT sign_in_subject FROM users WHERE org_id = $1 AND id = $2")
+pub async fn clear_subject(connection: &mut Db<'_>, org_id: &str, user_id: &str) -> StorageResult<Option<String>> {
+    let row = query("SELECT sign_in_subject FROM users WHERE org_id = $1 AND id = $2")
         .bind(org_id)
         .bind(user_id)
         .fetch_optional(&mut *connection)
@@ -197,7 +197,7 @@ pub async fn clear_subject(connection: &mut sqlx::AnyConnection, org_id: &str, u
         None => None,
     };
     if previous.is_some() {
-        sqlx::query("UPDATE users SET sign_in_subject = NULL WHERE org_id = $1 AND id = $2")
+        query("UPDATE users SET sign_in_subject = NULL WHERE org_id = $1 AND id = $2")
             .bind(org_id)
             .bind(user_id)
             .execute(&mut *connection)

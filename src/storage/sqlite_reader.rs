@@ -5,8 +5,8 @@
 //! lookup), those hand-offs cost more than the query. This reader keeps a few read-only
 //! connections and runs short queries on the calling thread. Long ones (whole-organization
 //! scans, all members of a large group) go to the blocking pool, so they do not stall the
-//! server's async workers. Writes stay on sqlx, whose transactions these connections see as
-//! soon as they commit (WAL mode).
+//! server's async workers. Writes run on the write connection of [`super::write_batch`], whose
+//! transactions these connections see as soon as they commit (WAL mode).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -146,7 +146,7 @@ impl Columns for NamedRow<'_> {
 }
 
 /// Binds `$N` to `binds[N - 1]`, whatever order the placeholders appear in the text.
-fn bind_numbered(statement: &mut rusqlite::CachedStatement<'_>, binds: &[Bind]) -> StorageResult<()> {
+pub(crate) fn bind_numbered(statement: &mut rusqlite::CachedStatement<'_>, binds: &[Bind]) -> StorageResult<()> {
     for index in 1..=statement.parameter_count() {
         let name = statement.parameter_name(index).unwrap_or_default();
         let number: usize = name
@@ -159,6 +159,7 @@ fn bind_numbered(statement: &mut rusqlite::CachedStatement<'_>, binds: &[Bind]) 
         match value {
             Bind::Text(text) => statement.raw_bind_parameter(index, text.as_str())?,
             Bind::Int(number) => statement.raw_bind_parameter(index, number)?,
+            Bind::NullText | Bind::NullInt => statement.raw_bind_parameter(index, rusqlite::types::Null)?,
         }
     }
     Ok(())

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
+use super::sql::query;
 
 use super::{Backend, Store, StorageResult};
 
@@ -40,11 +40,11 @@ async fn refresh_if_grown(store: &Store, analyzed_at_rows: i64) -> StorageResult
     // Users, groups and memberships all count: groups created after the users were analyzed
     // left SQLite believing the group table empty, and it then walked every group to find one
     // user's memberships.
-    let rows: i64 = sqlx::query(
+    let rows: i64 = query(
         "SELECT (SELECT COALESCE(MAX(seq), 0) FROM users) + (SELECT COALESCE(MAX(seq), 0) FROM groups) \
          + (SELECT COUNT(*) FROM group_members) AS rows",
     )
-    .fetch_one(store.pool())
+    .fetch_one(&mut store.db())
     .await?
     .try_get("rows")?;
     let grown = rows >= MIN_ROWS && rows * 4 > analyzed_at_rows * 5;
@@ -54,12 +54,12 @@ async fn refresh_if_grown(store: &Store, analyzed_at_rows: i64) -> StorageResult
     match store.backend() {
         Backend::Sqlite => {
             let mut tx = store.begin_global().await?;
-            sqlx::query(&format!("PRAGMA analysis_limit = {ANALYSIS_LIMIT}")).execute(&mut *tx.tx).await?;
-            sqlx::query("ANALYZE").execute(&mut *tx.tx).await?;
+            query(&format!("PRAGMA analysis_limit = {ANALYSIS_LIMIT}")).execute(&mut tx.db()).await?;
+            query("ANALYZE").execute(&mut tx.db()).await?;
             tx.commit().await?;
         }
         Backend::Postgres => {
-            sqlx::query("ANALYZE users, user_emails, groups, group_members").execute(store.pool()).await?;
+            query("ANALYZE users, user_emails, groups, group_members").execute(&mut store.db()).await?;
         }
     }
     tracing::info!(rows, "refreshed planner statistics");

@@ -1,6 +1,6 @@
 //! SCIM bearer tokens, stored only as SHA-256 hashes.
 
-use sqlx::{Any, Executor, Row};
+use super::sql::{query, Db, Row};
 
 use super::StorageResult;
 use crate::clock;
@@ -20,7 +20,7 @@ pub struct StoredToken {
     pub last_used_at: Option<String>,
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<StoredToken> {
+fn from_row(row: &Row) -> StorageResult<StoredToken> {
     Ok(StoredToken {
         id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
@@ -33,8 +33,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StorageResult<StoredToken> {
     })
 }
 
-pub async fn insert<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn insert(db: &mut Db<'_>,
     org_id: &str,
     name: &str,
     lookup: &str,
@@ -42,7 +41,7 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> StorageResult<String> {
     let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query(
+    query(
         "INSERT INTO scim_tokens (id, org_id, name, lookup, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&id)
@@ -52,48 +51,48 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
     .bind(secret_hash)
     .bind(clock::format(clock::now()))
     .bind(expires_at.map(clock::format))
-    .execute(executor)
+    .execute(db)
     .await?;
     Ok(id)
 }
 
 /// Returns the tokens, revoked ones included, whose hash starts with `lookup`.
-pub async fn find_by_lookup<'e, E: Executor<'e, Database = Any>>(executor: E, lookup: &str) -> StorageResult<Vec<StoredToken>> {
-    let rows = sqlx::query(
+pub async fn find_by_lookup(db: &mut Db<'_>, lookup: &str) -> StorageResult<Vec<StoredToken>> {
+    let rows = query(
         "SELECT id, org_id, name, secret_hash, created_at, revoked_at, expires_at, last_used_at FROM scim_tokens WHERE lookup = $1",
     )
     .bind(lookup)
-    .fetch_all(executor)
+    .fetch_all(db)
     .await?;
     rows.iter().map(from_row).collect()
 }
 
-pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Vec<StoredToken>> {
-    let rows = sqlx::query(
+pub async fn list(db: &mut Db<'_>, org_id: &str) -> StorageResult<Vec<StoredToken>> {
+    let rows = query(
         "SELECT id, org_id, name, secret_hash, created_at, revoked_at, expires_at, last_used_at FROM scim_tokens WHERE org_id = $1 ORDER BY created_at, id",
     )
     .bind(org_id)
-    .fetch_all(executor)
+    .fetch_all(db)
     .await?;
     rows.iter().map(from_row).collect()
 }
 
 /// Revokes a token by id; returns whether a live token was revoked.
-pub async fn revoke<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str) -> StorageResult<bool> {
-    let result = sqlx::query("UPDATE scim_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+pub async fn revoke(db: &mut Db<'_>, id: &str) -> StorageResult<bool> {
+    let result = query("UPDATE scim_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(clock::format(clock::now()))
         .bind(id)
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(result.rows_affected() == 1)
 }
 
 /// Records that a token authenticated a request at `now`.
-pub async fn touch<'e, E: Executor<'e, Database = Any>>(executor: E, id: &str, now: chrono::DateTime<chrono::Utc>) -> StorageResult<()> {
-    sqlx::query("UPDATE scim_tokens SET last_used_at = $1 WHERE id = $2")
+pub async fn touch(db: &mut Db<'_>, id: &str, now: chrono::DateTime<chrono::Utc>) -> StorageResult<()> {
+    query("UPDATE scim_tokens SET last_used_at = $1 WHERE id = $2")
         .bind(clock::format(now))
         .bind(id)
-        .execute(executor)
+        .execute(db)
         .await?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! copied into their own columns for the unique indexes and the lookups providers make.
 
 use serde_json::{Map, Value};
-use sqlx::{Any, Executor, Row};
+use super::sql::{query, Db};
 
 use super::columns::Columns;
 use super::filter_sql::Bind;
@@ -59,8 +59,8 @@ fn to_json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
 }
 
-pub async fn insert(connection: &mut sqlx::AnyConnection, user: &User) -> StorageResult<()> {
-    sqlx::query(
+pub async fn insert(connection: &mut Db<'_>, user: &User) -> StorageResult<()> {
+    query(
         "INSERT INTO users (id, org_id, user_name, user_name_key, external_id, display_name, status, previous_status, \
          role, products, profile, mfa_enabled, mfa_methods, last_login_at, version, created_at, updated_at, removed_at, \
          display_name_key, filter_doc) \
@@ -114,8 +114,8 @@ fn email_keys(user: &User) -> Vec<String> {
 }
 
 /// Rewrites the email index rows of a user. Removed users keep none.
-pub async fn write_email_keys(connection: &mut sqlx::AnyConnection, user: &User) -> StorageResult<()> {
-    sqlx::query("DELETE FROM user_emails WHERE user_id = $1")
+pub async fn write_email_keys(connection: &mut Db<'_>, user: &User) -> StorageResult<()> {
+    query("DELETE FROM user_emails WHERE user_id = $1")
         .bind(&user.id)
         .execute(&mut *connection)
         .await?;
@@ -123,14 +123,14 @@ pub async fn write_email_keys(connection: &mut sqlx::AnyConnection, user: &User)
 }
 
 /// Adds the email index rows of a user that has none yet, in one statement.
-async fn insert_email_keys(connection: &mut sqlx::AnyConnection, user: &User) -> StorageResult<()> {
+async fn insert_email_keys(connection: &mut Db<'_>, user: &User) -> StorageResult<()> {
     let keys = email_keys(user);
     if user.removed_at.is_some() || keys.is_empty() {
         return Ok(());
     }
     let rows: Vec<String> = (0..keys.len()).map(|index| format!("($1, $2, ${})", index + 3)).collect();
     let sql = format!("INSERT INTO user_emails (user_id, org_id, value_key) VALUES {}", rows.join(", "));
-    let mut query = sqlx::query(&sql).bind(&user.id).bind(&user.org_id);
+    let mut query = query(&sql).bind(&user.id).bind(&user.org_id);
     for key in keys {
         query = query.bind(key);
     }
@@ -139,14 +139,14 @@ async fn insert_email_keys(connection: &mut sqlx::AnyConnection, user: &User) ->
 }
 
 /// Writes every column of an existing user, and its email index rows.
-pub async fn update(connection: &mut sqlx::AnyConnection, user: &User) -> StorageResult<()> {
+pub async fn update(connection: &mut Db<'_>, user: &User) -> StorageResult<()> {
     update_row(connection, user).await?;
     write_email_keys(connection, user).await
 }
 
 /// Writes every column of an existing user's row.
-async fn update_row(connection: &mut sqlx::AnyConnection, user: &User) -> StorageResult<()> {
-    let result = sqlx::query(
+async fn update_row(connection: &mut Db<'_>, user: &User) -> StorageResult<()> {
+    let result = query(
         "UPDATE users SET user_name = $1, user_name_key = $2, external_id = $3, display_name = $4, status = $5, \
          previous_status = $6, role = $7, products = $8, profile = $9, mfa_enabled = $10, mfa_methods = $11, \
          last_login_at = $12, version = $13, updated_at = $14, removed_at = $15, display_name_key = $16, filter_doc = $17 \
@@ -181,7 +181,7 @@ async fn update_row(connection: &mut sqlx::AnyConnection, user: &User) -> Storag
 
 /// Writes every column of a user read as `before` in the same transaction. The email index
 /// rows are rewritten only when the addresses changed, which most updates leave alone.
-pub async fn update_from(connection: &mut sqlx::AnyConnection, before: &User, user: &User) -> StorageResult<()> {
+pub async fn update_from(connection: &mut Db<'_>, before: &User, user: &User) -> StorageResult<()> {
     let keys_kept = email_keys(before) == email_keys(user) && before.removed_at.is_none() && user.removed_at.is_none();
     update_row(connection, user).await?;
     if !keys_kept {
@@ -191,53 +191,51 @@ pub async fn update_from(connection: &mut sqlx::AnyConnection, before: &User, us
 }
 
 /// Returns a user of the organization by id, removed users included.
-pub async fn get<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str, id: &str) -> StorageResult<Option<User>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1 AND org_id = $2"))
+pub async fn get(db: &mut Db<'_>, org_id: &str, id: &str) -> StorageResult<Option<User>> {
+    let row = query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1 AND org_id = $2"))
         .bind(id)
         .bind(org_id)
-        .fetch_optional(executor)
+        .fetch_optional(db)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Finds the users holding a userName (ignoring case) or an externalId, in one query.
-pub async fn find_holders<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn find_holders(db: &mut Db<'_>,
     org_id: &str,
     user_name: Option<&str>,
     external_id: Option<&str>,
 ) -> StorageResult<Vec<User>> {
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM users WHERE org_id = $1 AND (user_name_key = $2 OR external_id = $3)"
     ))
     .bind(org_id)
     .bind(user_name.map(user_name_key))
     .bind(external_id.map(str::to_string))
-    .fetch_all(executor)
+    .fetch_all(db)
     .await?;
     rows.iter().map(from_row).collect()
 }
 
 /// Finds the user holding a userName, ignoring case.
-pub async fn find_by_user_name<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn find_by_user_name(db: &mut Db<'_>,
     org_id: &str,
     user_name: &str,
 ) -> StorageResult<Option<User>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE org_id = $1 AND user_name_key = $2"))
+    let row = query(&format!("SELECT {COLUMNS} FROM users WHERE org_id = $1 AND user_name_key = $2"))
         .bind(org_id)
         .bind(user_name_key(user_name))
-        .fetch_optional(executor)
+        .fetch_optional(db)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Returns the users that take an Owner seat: users whose effective role is Owner (their own
 /// role, or a group's grant) and that are neither Deactivated nor removed.
-pub async fn owner_seats<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Vec<OwnerSeat>> {
+pub async fn owner_seats(db: &mut Db<'_>, org_id: &str) -> StorageResult<Vec<OwnerSeat>> {
     // Two indexed parts: Owners by their own role, and members of Owner-granting groups. The
     // owner limit keeps both small, so neither part scans the organization's users.
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT id, user_name, seq FROM users WHERE org_id = $1 AND role = 'Owner' AND status <> 'Deactivated' \
          AND removed_at IS NULL \
          UNION \
@@ -247,7 +245,7 @@ pub async fn owner_seats<'e, E: Executor<'e, Database = Any>>(executor: E, org_i
          ORDER BY seq",
     )
     .bind(org_id)
-    .fetch_all(executor)
+    .fetch_all(db)
     .await?;
     rows.iter()
         .map(|row| {
@@ -261,19 +259,18 @@ pub async fn owner_seats<'e, E: Executor<'e, Database = Any>>(executor: E, org_i
 }
 
 /// Returns every user that is not removed, in creation order, for filters evaluated in memory.
-pub async fn list_all<'e, E: Executor<'e, Database = Any>>(executor: E, org_id: &str) -> StorageResult<Vec<User>> {
-    let rows = sqlx::query(&format!(
+pub async fn list_all(db: &mut Db<'_>, org_id: &str) -> StorageResult<Vec<User>> {
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM users WHERE org_id = $1 AND removed_at IS NULL ORDER BY seq"
     ))
     .bind(org_id)
-    .fetch_all(executor)
+    .fetch_all(db)
     .await?;
     rows.iter().map(from_row).collect()
 }
 
 /// Returns which of `ids` are users of the organization that are not removed.
-pub async fn existing_ids<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn existing_ids(db: &mut Db<'_>,
     org_id: &str,
     ids: &[String],
 ) -> StorageResult<Vec<String>> {
@@ -285,23 +282,25 @@ pub async fn existing_ids<'e, E: Executor<'e, Database = Any>>(
         "SELECT id FROM users WHERE org_id = $1 AND removed_at IS NULL AND id IN ({})",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query(&sql).bind(org_id);
+    let mut query = query(&sql).bind(org_id);
     for id in ids {
         query = query.bind(id);
     }
-    let rows = query.fetch_all(executor).await?;
+    let rows = query.fetch_all(db).await?;
     rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
 }
 
 /// Binds values in order onto a query built with `filter_sql`.
 pub(crate) fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     binds: &'q [Bind],
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     for value in binds {
         query = match value {
             Bind::Text(text) => query.bind(text.as_str()),
             Bind::Int(number) => query.bind(*number),
+            Bind::NullText => query.bind(None::<String>),
+            Bind::NullInt => query.bind(None::<i64>),
         };
     }
     query
@@ -427,8 +426,8 @@ pub async fn count_where(store: &Store, org_id: &str, condition: Option<&str>, b
 pub async fn backfill_filter_columns(pool: &sqlx::AnyPool) -> StorageResult<u64> {
     let mut filled = 0;
     loop {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE filter_doc IS NULL LIMIT 500"))
-            .fetch_all(pool)
+        let rows = query(&format!("SELECT {COLUMNS} FROM users WHERE filter_doc IS NULL LIMIT 500"))
+            .fetch_all(&mut Db::Pool(pool))
             .await?;
         if rows.is_empty() {
             return Ok(filled);
@@ -436,13 +435,13 @@ pub async fn backfill_filter_columns(pool: &sqlx::AnyPool) -> StorageResult<u64>
         let mut tx = pool.begin().await?;
         for row in &rows {
             let user = from_row(row)?;
-            sqlx::query("UPDATE users SET filter_doc = $1, display_name_key = $2 WHERE id = $3")
+            query("UPDATE users SET filter_doc = $1, display_name_key = $2 WHERE id = $3")
                 .bind(filter_doc(&user))
                 .bind(user.display_name().map(fold))
                 .bind(&user.id)
-                .execute(&mut *tx)
+                .execute(&mut Db::Conn(&mut tx))
                 .await?;
-            write_email_keys(&mut tx, &user).await?;
+            write_email_keys(&mut Db::Conn(&mut tx), &user).await?;
             filled += 1;
         }
         tx.commit().await?;

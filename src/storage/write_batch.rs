@@ -7,15 +7,20 @@
 //! queue of writers is empty, or after `MAX_WRITERS` writers or `MAX_AGE`. No request gets
 //! its response before the commit with its changes has synced, so durability is unchanged,
 //! and a failed commit fails every writer in it.
+//!
+//! The shared transaction runs on a connection of Hub's own, and its statements run on the
+//! writer's thread (see [`super::sql`]). Each step on it is synchronous, so a writer whose
+//! request is dropped can never stop between a statement and its bookkeeping.
 
-use std::ops::{Deref, DerefMut};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{oneshot, Mutex, OwnedMutexGuard};
 
+use super::sql::{write_error, Db};
 use super::{StorageError, StorageResult};
 
 /// Writers committed together at most.
@@ -23,36 +28,42 @@ const MAX_WRITERS: usize = 64;
 /// Age of the shared transaction after which it commits even while writers queue, which
 /// bounds the wait of its first writer and of writes on other connections.
 const MAX_AGE: Duration = Duration::from_millis(10);
+/// Prepared statements kept on the write connection: every write statement Hub has fits.
+const STATEMENT_CACHE: usize = 256;
 
-/// The shared transaction and the writers whose changes it holds.
+/// The write connection, its shared transaction and the writers whose changes it holds.
 pub struct Batch {
-    tx: Option<Transaction<'static, Any>>,
+    connection: Connection,
+    /// Whether the shared transaction is open.
+    open: bool,
     started: Instant,
     waiters: Vec<oneshot::Sender<Result<(), String>>>,
-    /// Set when a writer ended without committing; its savepoint is undone before the next use.
-    rollback_pending: bool,
 }
 
 /// Serializes SQLite writers into shared transactions.
 pub struct GroupCommit {
-    pool: AnyPool,
     batch: Arc<Mutex<Batch>>,
     /// Writers waiting for the batch; a finishing writer commits at once when there are none.
     queued: AtomicUsize,
 }
 
 impl GroupCommit {
-    pub fn new(pool: AnyPool) -> Arc<Self> {
-        Arc::new(GroupCommit {
-            pool,
+    /// Opens the write connection to the database file at `path`, with the settings of every
+    /// Hub connection (`pragmas`).
+    pub fn open(path: &Path, pragmas: &str) -> StorageResult<Arc<Self>> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let connection = Connection::open_with_flags(path, flags).map_err(write_error)?;
+        connection.execute_batch(pragmas).map_err(write_error)?;
+        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(Arc::new(GroupCommit {
             batch: Arc::new(Mutex::new(Batch {
-                tx: None,
+                connection,
+                open: false,
                 started: Instant::now(),
                 waiters: Vec::new(),
-                rollback_pending: false,
             })),
             queued: AtomicUsize::new(0),
-        })
+        }))
     }
 
     /// Waits for the batch and opens a savepoint in it for one writer.
@@ -61,14 +72,18 @@ impl GroupCommit {
         let mut batch = self.batch.clone().lock_owned().await;
         drop(queued);
 
-        undo_abandoned(&mut batch).await?;
-        let opened_batch = batch.tx.is_none();
+        let opened_batch = !batch.open;
         if opened_batch {
-            batch.tx = Some(self.pool.begin().await?);
+            run(&batch.connection, "BEGIN")?;
+            batch.open = true;
             batch.started = Instant::now();
         }
-        let connection: &mut AnyConnection = batch.tx.as_mut().expect("the batch transaction was just opened");
-        sqlx::query("SAVEPOINT hub_write").execute(connection).await?;
+        if let Err(error) = run(&batch.connection, "SAVEPOINT hub_write") {
+            if opened_batch {
+                roll_back(&mut batch);
+            }
+            return Err(error);
+        }
         Ok(BatchWriter {
             batch: Some(batch),
             group: self.clone(),
@@ -80,6 +95,23 @@ impl GroupCommit {
     fn should_commit(&self, batch: &Batch) -> bool {
         self.queued.load(Ordering::SeqCst) == 0 || batch.waiters.len() >= MAX_WRITERS || batch.started.elapsed() >= MAX_AGE
     }
+
+    /// Commits the batch now, or leaves it to a writer that queues for it, with a timer in
+    /// case none comes.
+    fn finish(&self, batch: &mut Batch) {
+        if self.should_commit(batch) {
+            commit_batch(batch);
+        } else {
+            commit_later(self.batch.clone());
+        }
+    }
+}
+
+/// Runs one statement without results on the write connection.
+fn run(connection: &Connection, sql: &str) -> StorageResult<()> {
+    let mut statement = connection.prepare_cached(sql).map_err(write_error)?;
+    statement.raw_execute().map_err(write_error)?;
+    Ok(())
 }
 
 /// Counts a writer as queued until it locks the batch or stops waiting.
@@ -101,43 +133,60 @@ impl Drop for Queued<'_> {
 /// Commits the batch after `MAX_AGE` if writers still wait for it, in case the writers that
 /// were queued went away (a client disconnected) and no one else commits it.
 fn commit_later(batch: Arc<Mutex<Batch>>) {
-    tokio::spawn(async move {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    runtime.spawn(async move {
         tokio::time::sleep(MAX_AGE).await;
         let mut batch = batch.lock().await;
-        if batch.waiters.is_empty() {
-            return;
+        if !batch.waiters.is_empty() {
+            commit_batch(&mut batch);
         }
-        if let Err(error) = undo_abandoned(&mut batch).await {
-            tracing::error!(%error, "rolling back an abandoned SQLite write failed");
-        }
-        commit_batch(&mut batch).await;
     });
 }
 
-/// Rolls back the savepoint of a writer that ended without committing.
-async fn undo_abandoned(batch: &mut Batch) -> StorageResult<()> {
-    if !batch.rollback_pending {
-        return Ok(());
-    }
-    if let Some(tx) = batch.tx.as_mut() {
-        let connection: &mut AnyConnection = tx;
-        sqlx::query("ROLLBACK TO SAVEPOINT hub_write").execute(&mut *connection).await?;
-        sqlx::query("RELEASE SAVEPOINT hub_write").execute(&mut *connection).await?;
-    }
-    batch.rollback_pending = false;
-    Ok(())
-}
-
 /// Commits the shared transaction and sends the outcome to every writer in it.
-async fn commit_batch(batch: &mut Batch) {
+fn commit_batch(batch: &mut Batch) {
     let waiters = std::mem::take(&mut batch.waiters);
-    let Some(tx) = batch.tx.take() else { return };
-    let outcome = tx.commit().await.map_err(|error| error.to_string());
+    if !batch.open {
+        return;
+    }
+    let outcome = off_the_runtime(|| run(&batch.connection, "COMMIT")).map_err(|error| error.to_string());
     if let Err(error) = &outcome {
         tracing::error!(%error, writers = waiters.len(), "committing a batch of SQLite writes failed");
+        // A failed COMMIT may leave the transaction open; nothing of it is kept.
+        if !batch.connection.is_autocommit() {
+            let _ = run(&batch.connection, "ROLLBACK");
+        }
     }
+    batch.open = false;
     for waiter in waiters {
         let _ = waiter.send(outcome.clone());
+    }
+}
+
+/// Runs a step that may wait for the disk (a commit's sync, a checkpoint) so that the async
+/// worker's other tasks move to another thread meanwhile. A runtime with one thread has no
+/// other thread, and the step runs in place.
+fn off_the_runtime<T>(step: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .map(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+        .unwrap_or(false);
+    if multi_thread {
+        tokio::task::block_in_place(step)
+    } else {
+        step()
+    }
+}
+
+/// Rolls the shared transaction back, failing the writers that wait for its commit.
+fn roll_back(batch: &mut Batch) {
+    if !batch.connection.is_autocommit() {
+        if let Err(error) = run(&batch.connection, "ROLLBACK") {
+            tracing::error!(%error, "rolling back a batch of SQLite writes failed");
+        }
+    }
+    batch.open = false;
+    for waiter in std::mem::take(&mut batch.waiters) {
+        let _ = waiter.send(Err("the write batch was rolled back".to_string()));
     }
 }
 
@@ -155,17 +204,25 @@ impl BatchWriter {
         self.opened_batch
     }
 
+    /// Returns the write connection, inside this writer's savepoint.
+    pub fn db(&mut self) -> Db<'_> {
+        let batch = self.batch.as_mut().expect("an open writer holds the batch");
+        Db::Lite(&mut batch.connection)
+    }
+
     /// Releases the savepoint and waits until the shared transaction holding it has committed.
-    ///
-    /// The release and the commit run in a task of their own, because a caller may stop
-    /// waiting: a client that disconnects drops its request. Were the shared commit running in
-    /// that caller, stopping it would drop the other writers' notices unsent. Their requests
-    /// would fail although their changes might be committed.
+    /// The wait alone may be cancelled: by then the writer is one of the batch's waiters, and
+    /// the batch commits without it.
     pub async fn commit(mut self) -> StorageResult<()> {
-        let batch = self.batch.take().expect("a writer commits once");
-        let group = self.group.clone();
+        let mut batch = self.batch.take().expect("a writer commits once");
+        if let Err(error) = run(&batch.connection, "RELEASE SAVEPOINT hub_write") {
+            undo_savepoint(&mut batch, &self.group);
+            return Err(error);
+        }
         let (sender, receiver) = oneshot::channel();
-        tokio::spawn(finish_writer(batch, group, sender));
+        batch.waiters.push(sender);
+        self.group.finish(&mut batch);
+        drop(batch);
 
         match receiver.await {
             Ok(Ok(())) => Ok(()),
@@ -175,117 +232,67 @@ impl BatchWriter {
     }
 }
 
-/// Releases a writer's savepoint, adds the writer to the batch's waiters, and commits the batch
-/// when no other writer queues for it.
-async fn finish_writer(mut batch: OwnedMutexGuard<Batch>, group: Arc<GroupCommit>, sender: oneshot::Sender<Result<(), String>>) {
-    let connection: &mut AnyConnection = batch.tx.as_mut().expect("an open writer has a batch transaction");
-    if let Err(error) = sqlx::query("RELEASE SAVEPOINT hub_write").execute(connection).await {
-        batch.rollback_pending = true;
-        let _ = sender.send(Err(error.to_string()));
+/// Undoes a writer's savepoint. The batch may still hold earlier writers waiting for their
+/// commit, so it commits them when no writer queues. Without such writers the shared
+/// transaction holds nothing, and is rolled back: left open, it would keep SQLite's write lock
+/// from other processes (the `hub` commands) until the next write.
+fn undo_savepoint(batch: &mut Batch, group: &GroupCommit) {
+    let undone = run(&batch.connection, "ROLLBACK TO SAVEPOINT hub_write").and_then(|()| run(&batch.connection, "RELEASE SAVEPOINT hub_write"));
+    if let Err(error) = undone {
+        tracing::error!(%error, "undoing an SQLite write failed; rolling back its batch");
+        roll_back(batch);
         return;
     }
-    batch.waiters.push(sender);
-    if group.should_commit(&batch) {
-        commit_batch(&mut batch).await;
-    } else {
-        commit_later(group.batch.clone());
+    if batch.waiters.is_empty() {
+        roll_back(batch);
+        return;
     }
+    group.finish(batch);
 }
 
 impl Drop for BatchWriter {
-    /// Undoes the savepoint of a writer that did not commit. The batch may still hold earlier
-    /// writers waiting for their commit, so it commits them when no writer queues. Without
-    /// such writers the shared transaction holds nothing, and is rolled back: left open, it
-    /// would keep SQLite's write lock from other processes (the `hub` commands) until the
-    /// next write.
+    /// Undoes the savepoint of a writer that did not commit.
     fn drop(&mut self) {
         let Some(mut batch) = self.batch.take() else { return };
-        batch.rollback_pending = true;
-        let group = self.group.clone();
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        runtime.spawn(async move {
-            if let Err(error) = undo_abandoned(&mut batch).await {
-                tracing::error!(%error, "rolling back an abandoned SQLite write failed");
-            }
-            if batch.waiters.is_empty() {
-                if let Some(tx) = batch.tx.take() {
-                    if let Err(error) = tx.rollback().await {
-                        tracing::error!(%error, "ending an empty SQLite write batch failed");
-                    }
-                }
-                return;
-            }
-            if group.should_commit(&batch) {
-                commit_batch(&mut batch).await;
-            } else {
-                commit_later(group.batch.clone());
-            }
-        });
-    }
-}
-
-impl Deref for BatchWriter {
-    type Target = AnyConnection;
-
-    fn deref(&self) -> &AnyConnection {
-        self.batch.as_ref().and_then(|batch| batch.tx.as_deref()).expect("an open writer has a batch transaction")
-    }
-}
-
-impl DerefMut for BatchWriter {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        self.batch.as_mut().and_then(|batch| batch.tx.as_deref_mut()).expect("an open writer has a batch transaction")
+        undo_savepoint(&mut batch, &self.group);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
-
     use std::future::Future;
 
-    use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-
     use super::*;
+    use crate::storage::sql::query;
 
-    async fn pool(folder: &std::path::Path) -> AnyPool {
-        sqlx::any::install_default_drivers();
-        let url = format!("sqlite://{}?mode=rwc", folder.join("batch.db").display());
+    fn group(folder: &std::path::Path) -> Arc<GroupCommit> {
+        let path = folder.join("batch.db");
+        let setup = Connection::open(&path).unwrap();
+        setup.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE rows (id BIGINT PRIMARY KEY);").unwrap();
         // Full syncs make each commit slow enough for a caller to give up in the middle of it.
-        let pool = AnyPoolOptions::new()
-            .max_connections(4)
-            .after_connect(|connection, _| {
-                Box::pin(async move {
-                    sqlx::Executor::execute(connection, "PRAGMA synchronous = FULL").await?;
-                    Ok(())
-                })
-            })
-            .connect_with(AnyConnectOptions::from_str(&url).unwrap())
-            .await
-            .unwrap();
-        sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.unwrap();
-        sqlx::query("CREATE TABLE rows (id BIGINT PRIMARY KEY)").execute(&pool).await.unwrap();
-        pool
+        GroupCommit::open(&path, "PRAGMA synchronous = FULL;").unwrap()
     }
 
-    /// A writer whose caller stops waiting in the middle of committing the shared batch must
-    /// not fail the other writer in that batch. The first writer commits and waits for the
-    /// second, which was queued. The second writer's caller then drops its commit after a
-    /// number of polls that grows each round, so some round drops it while it commits the
-    /// batch for both.
+    async fn insert(writer: &mut BatchWriter, id: i64) {
+        query("INSERT INTO rows (id) VALUES ($1)").bind(id).execute(&mut writer.db()).await.unwrap();
+    }
+
+    /// A writer whose caller stops waiting for its commit must not fail the other writer in
+    /// that batch. The first writer commits and waits for the second, which was queued. The
+    /// second writer's caller then drops its commit after a number of polls that grows each
+    /// round, so some round drops it while it waits for the batch both are in.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cancelled_commit_spares_batch_partner() {
         let folder = tempfile::tempdir().unwrap();
-        let pool = pool(folder.path()).await;
-        let group = GroupCommit::new(pool.clone());
+        let group = group(folder.path());
 
         for round in 0..60_i64 {
             let mut first = group.begin().await.unwrap();
-            sqlx::query("INSERT INTO rows (id) VALUES ($1)").bind(round * 2).execute(&mut *first).await.unwrap();
+            insert(&mut first, round * 2).await;
             let second_group = group.clone();
             let second = tokio::spawn(async move {
                 let mut writer = second_group.begin().await.unwrap();
-                sqlx::query("INSERT INTO rows (id) VALUES ($1)").bind(round * 2 + 1).execute(&mut *writer).await.unwrap();
+                insert(&mut writer, round * 2 + 1).await;
                 let mut commit = Box::pin(writer.commit());
                 for _ in 0..round {
                     let polled = std::future::poll_fn(|context| std::task::Poll::Ready(commit.as_mut().poll(context))).await;
@@ -304,5 +311,27 @@ mod tests {
             second.await.unwrap();
             assert!(outcome.is_ok(), "round {round}: the first writer failed: {outcome:?}");
         }
+    }
+
+    /// A writer dropped without committing leaves nothing behind, and does not undo the
+    /// writer before it in the same batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropped_writer_rolls_back_alone() {
+        let folder = tempfile::tempdir().unwrap();
+        let group = group(folder.path());
+
+        let mut kept = group.begin().await.unwrap();
+        insert(&mut kept, 1).await;
+        let kept_commit = tokio::spawn(kept.commit());
+
+        let mut dropped = group.begin().await.unwrap();
+        insert(&mut dropped, 2).await;
+        drop(dropped);
+        kept_commit.await.unwrap().unwrap();
+
+        let mut reader = group.begin().await.unwrap();
+        let rows = query("SELECT id FROM rows ORDER BY id").fetch_all(&mut reader.db()).await.unwrap();
+        let ids: Vec<i64> = rows.iter().map(|row| row.try_get("id").unwrap()).collect();
+        assert_eq!(ids, vec![1]);
     }
 }

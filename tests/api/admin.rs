@@ -163,7 +163,7 @@ async fn verified_domains_restrict_invitations(app: TestApp) {
     let (_, admin) = app.signed_in_user("admin@example.com", "Admin").await;
     let mut organization = default_organization(&app).await;
     organization.verified_domains = vec!["example.com".to_string()];
-    hub::storage::organizations::update_settings(app.store.pool(), &organization).await.unwrap();
+    hub::storage::organizations::update_settings(&mut app.store.db(), &organization).await.unwrap();
 
     let (status, body) = app.admin_json(Method::POST, "/invitations", &admin, Some(invite("someone@elsewhere.org", "Member"))).await;
 

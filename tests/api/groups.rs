@@ -404,8 +404,8 @@ async fn group_changes_audited(app: TestApp) {
     app.patch(&path, &add).await;
     app.delete(&path).await;
 
-    let org = hub::storage::organizations::find_by_name(app.store.pool(), "default").await.unwrap().unwrap();
-    let entries = hub::storage::audit::list_for_target(app.store.pool(), &org.id, &id(&group)).await.unwrap();
+    let org = hub::storage::organizations::find_by_name(&mut app.store.db(), "default").await.unwrap().unwrap();
+    let entries = hub::storage::audit::list_for_target(&mut app.store.db(), &org.id, &id(&group)).await.unwrap();
     let actions: Vec<&str> = entries.iter().map(|entry| entry.action.as_str()).collect();
 
     assert_eq!(actions, vec!["group.created", "group.updated", "group.deleted"]);

@@ -228,7 +228,7 @@ impl TestApp {
 
     /// Creates another organization with its own token.
     pub async fn create_organization(&self, name: &str) -> String {
-        let organization = hub::storage::organizations::insert(self.store.pool(), name)
+        let organization = hub::storage::organizations::insert(&mut self.store.db(), name)
             .await
             .expect("cannot create an organization");
         let token = format!("token-of-{name}-{}", uuid::Uuid::new_v4().simple());
@@ -387,7 +387,7 @@ impl TestApp {
     /// Reads the audit entries about one user of the bootstrap organization, oldest first.
     pub async fn audit_entries(&self, user_id: &str) -> Vec<hub::storage::audit::AuditEntry> {
         let (org_id, _) = self.bootstrap_identity().await;
-        hub::storage::audit::list_for_target(self.store.pool(), &org_id, user_id)
+        hub::storage::audit::list_for_target(&mut self.store.db(), &org_id, user_id)
             .await
             .expect("cannot read the audit log")
     }
@@ -395,7 +395,7 @@ impl TestApp {
 
 /// Reads the bootstrap organization of a test server.
 pub async fn default_organization(app: &TestApp) -> hub::storage::organizations::Organization {
-    hub::storage::organizations::find_by_name(app.store.pool(), "default")
+    hub::storage::organizations::find_by_name(&mut app.store.db(), "default")
         .await
         .expect("cannot read organizations")
         .expect("no default organization")
@@ -405,13 +405,12 @@ impl TestApp {
     /// Sets a user's status directly in storage, as registration or sign-in would.
     pub async fn set_status(&self, user_id: &str, status: hub::domain::user::Status) {
         let org = default_organization(self).await;
-        let mut user = hub::storage::users::get(self.store.pool(), &org.id, user_id)
+        let mut user = hub::storage::users::get(&mut self.store.db(), &org.id, user_id)
             .await
             .expect("cannot read user")
             .expect("no such user");
         user.lifecycle = hub::domain::user::Lifecycle::new(status);
-        let mut connection = self.store.pool().acquire().await.expect("cannot acquire a connection");
-        hub::storage::users::update(&mut connection, &user).await.expect("cannot update user");
+        hub::storage::users::update(&mut self.store.db(), &user).await.expect("cannot update user");
     }
 
     /// Creates an Active user with a role and returns its id and a session token for it.
@@ -427,7 +426,7 @@ impl TestApp {
     pub async fn session_token(&self, user_id: &str) -> String {
         use hub::clock::Clock;
         let org = default_organization(self).await;
-        let user = hub::storage::users::get(self.store.pool(), &org.id, user_id)
+        let user = hub::storage::users::get(&mut self.store.db(), &org.id, user_id)
             .await
             .expect("cannot read user")
             .expect("no such user");

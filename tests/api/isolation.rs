@@ -131,11 +131,9 @@ async fn other_owner(app: &TestApp) -> (String, String) {
     let (status, created) = request_as(app, &token, Method::POST, "/Users", Some(&body)).await;
     assert_eq!(status, 201, "{created}");
     let org_id = hub::service::tokens::verify(&app.store, &token).await.unwrap().unwrap().organization.id;
-    let mut user = hub::storage::users::get(app.store.pool(), &org_id, created["id"].as_str().unwrap()).await.unwrap().unwrap();
+    let mut user = hub::storage::users::get(&mut app.store.db(), &org_id, created["id"].as_str().unwrap()).await.unwrap().unwrap();
     user.lifecycle = hub::domain::user::Lifecycle::new(hub::domain::user::Status::Active);
-    let mut connection = app.store.pool().acquire().await.unwrap();
-    hub::storage::users::update(&mut connection, &user).await.unwrap();
-    drop(connection);
+    hub::storage::users::update(&mut app.store.db(), &user).await.unwrap();
     let session = hub::service::sessions::create_session(&app.store, &app.session_keys, &user, chrono::Duration::hours(1), app.clock.now())
         .await
         .unwrap();

@@ -301,7 +301,7 @@ async fn invalid_from_address_rejected() {
 /// Queues a sample invitation in the bootstrap organization and returns the mail id.
 async fn queue_invitation(app: &TestApp, invitation_id: &str, to: &str) -> String {
     let (org_id, _) = app.bootstrap_identity().await;
-    mail_queue::enqueue(app.store.pool(), &org_id, Some(invitation_id), &sample_invitation(to), hub::clock::now())
+    mail_queue::enqueue(&mut app.store.db(), &org_id, Some(invitation_id), &sample_invitation(to), hub::clock::now())
         .await
         .expect("cannot queue a mail")
 }
@@ -310,7 +310,7 @@ async fn queue_invitation(app: &TestApp, invitation_id: &str, to: &str) -> Strin
 async fn wait_for_mail(store: &Store, id: &str, description: &str, condition: impl Fn(&QueuedMail) -> bool) -> QueuedMail {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let mail = mail_queue::find(store.pool(), id)
+        let mail = mail_queue::find(&mut store.db(), id)
             .await
             .expect("cannot read the mail queue")
             .expect("the queued mail is missing");
@@ -351,7 +351,7 @@ async fn queued_mail_retried_until_server_listens(app: TestApp) {
     assert!(sent.last_error.is_some(), "the last error of the failed attempts is missing: {sent:?}");
     assert_eq!(sent.text_body, "", "text body kept after sending");
     assert_eq!(sent.html_body, "", "HTML body kept after sending");
-    let latest = mail_queue::latest_for_invitation(app.store.pool(), &invitation_id)
+    let latest = mail_queue::latest_for_invitation(&mut app.store.db(), &invitation_id)
         .await
         .expect("cannot read the mail queue")
         .expect("no mail for the invitation");
@@ -451,7 +451,7 @@ async fn shutdown_finishes_mail_in_progress(app: TestApp) {
     assert_eq!(received.len(), 1, "the send did not start");
     worker.shutdown().await;
 
-    let mail = mail_queue::find(app.store.pool(), &id)
+    let mail = mail_queue::find(&mut app.store.db(), &id)
         .await
         .expect("cannot read the mail queue")
         .expect("the queued mail is missing");

@@ -369,7 +369,7 @@ async fn old_entries_purged(app: TestApp) {
 }
 
 async fn default_org_id(app: &TestApp) -> String {
-    hub::storage::organizations::find_by_name(app.store.pool(), "default").await.unwrap().unwrap().id
+    hub::storage::organizations::find_by_name(&mut app.store.db(), "default").await.unwrap().unwrap().id
 }
 
 async fn token_failures_logged_with_health(app: TestApp) {
@@ -440,7 +440,7 @@ async fn log_isolated_per_organization(app: TestApp) {
     let text = ours.to_string();
     assert!(!text.contains("globex-user"), "another organization's request is visible: {text}");
 
-    let other_org = hub::storage::organizations::find_by_name(app.store.pool(), "globex").await.unwrap().unwrap();
+    let other_org = hub::storage::organizations::find_by_name(&mut app.store.db(), "globex").await.unwrap().unwrap();
     let query = hub::storage::request_log::RequestQuery { limit: 10, ..Default::default() };
     let theirs = hub::storage::request_log::list(app.store.log_pool(), &other_org.id, &query).await.unwrap();
     assert_eq!(theirs.len(), 1);

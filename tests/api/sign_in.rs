@@ -552,7 +552,7 @@ async fn provider_settings_through_the_admin_api(app: TestApp) {
     assert_eq!(status, 400);
 
     // One identity-provider tenant belongs to one organization.
-    let other_org = hub::storage::organizations::insert(app.store.pool(), "other").await.unwrap().id;
+    let other_org = hub::storage::organizations::insert(&mut app.store.db(), "other").await.unwrap().id;
     let context = hub::domain::audit::ChangeContext {
         actor: hub::domain::audit::Actor::System,
         request_id: "test".into(),
@@ -661,7 +661,7 @@ async fn unverified_email_cannot_take_over_and_links_can_be_removed(app: TestApp
     assert_eq!(response.status().as_u16(), 404);
 
     // A request naming another organization is refused for that reason.
-    let other = hub::storage::organizations::insert(app.store.pool(), "elsewhere").await.unwrap();
+    let other = hub::storage::organizations::insert(&mut app.store.db(), "elsewhere").await.unwrap();
     let response = app
         .client
         .post(format!("{}/api/v1/sign-in", app.base_url))

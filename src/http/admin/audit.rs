@@ -56,9 +56,9 @@ pub async fn audit_list(
         before_seq,
         limit,
     };
-    let entries = audit::list(state.store.pool(), &org_id, &filter).await?;
+    let entries = audit::list(&mut state.store.db(), &org_id, &filter).await?;
 
-    let token_names: HashMap<String, String> = tokens::list(state.store.pool(), &org_id)
+    let token_names: HashMap<String, String> = tokens::list(&mut state.store.db(), &org_id)
         .await?
         .into_iter()
         .map(|token| (token.id, token.name))
@@ -73,7 +73,7 @@ pub async fn audit_list(
             if user_names.contains_key(&id) {
                 continue;
             }
-            let name = match users::get(state.store.pool(), &org_id, &id).await? {
+            let name = match users::get(&mut state.store.db(), &org_id, &id).await? {
                 Some(user) if user.removed_at.is_none() => user.display_name().or(user.user_name()).unwrap_or_default().to_string(),
                 _ => REMOVED_USER.to_string(),
             };

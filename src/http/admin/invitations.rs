@@ -152,9 +152,9 @@ pub async fn invitation_get(
 ) -> Result<Json<Value>, AdminError> {
     require_manage_users(&caller.identity)?;
     let org_id = &caller.identity.organization.id;
-    let Some(invitation) = invitation_store::latest_for_user(state.store.pool(), org_id, &id).await? else {
+    let Some(invitation) = invitation_store::latest_for_user(&mut state.store.db(), org_id, &id).await? else {
         return Err(AdminError::not_found(format!("User {id:?} has no invitation.")));
     };
-    let mail = mail_queue::latest_for_invitation(state.store.pool(), &invitation.id).await?;
+    let mail = mail_queue::latest_for_invitation(&mut state.store.db(), &invitation.id).await?;
     Ok(Json(invitation_view(&invitation, mail.as_ref(), state.clock.now())))
 }

@@ -112,7 +112,7 @@ pub async fn organization_patch(
         organization.scim_rate_limit = limit;
     }
 
-    organizations::update_settings(state.store.pool(), &organization).await?;
+    organizations::update_settings(&mut state.store.db(), &organization).await?;
     // Cached SCIM tokens carry the organization's settings.
     state.token_cache.clear();
     let record = AuditRecord {
@@ -122,7 +122,7 @@ pub async fn organization_patch(
         before: Some(view(&before)),
         after: Some(view(&organization)),
     };
-    audit::insert(state.store.pool(), &organization.id, &caller.context(), &record).await?;
+    audit::insert(&mut state.store.db(), &organization.id, &caller.context(), &record).await?;
     tracing::info!(org_id = %organization.id, "organization settings changed");
     Ok(Json(view(&organization)))
 }

@@ -114,7 +114,7 @@ pub async fn link_delete(
 /// GET /api/v1/organization/sign-in: the identity provider settings (Owners and Admins).
 pub async fn provider_get(State(state): State<AppState>, caller: AdminCaller) -> Result<Json<Value>, AdminError> {
     require_manage_users(&caller.identity)?;
-    let settings = store_sign_in::provider(state.store.pool(), &caller.identity.organization.id).await?;
+    let settings = store_sign_in::provider(&mut state.store.db(), &caller.identity.organization.id).await?;
     let settings = settings.ok_or_else(|| {
         AdminError::not_found("No sign-in provider is set; an Owner sets one with PUT /api/v1/organization/sign-in.")
     })?;
@@ -146,7 +146,7 @@ pub async fn provider_put(
         audiences: body.audiences,
         jwks: JwksSource::Url(body.jwks_url),
     };
-    let previous = store_sign_in::provider(state.store.pool(), &settings.org_id).await?;
+    let previous = store_sign_in::provider(&mut state.store.db(), &settings.org_id).await?;
     sign_in::save_provider(&state.store, &caller.context(), &settings).await?;
 
     // Keys cached for the old source must not outlive the change.

@@ -21,7 +21,7 @@ use crate::storage::{audit, request_log, tokens};
 pub async fn tokens_list(State(state): State<AppState>, caller: AdminCaller) -> Result<Json<Value>, AdminError> {
     require_manage_users(&caller.identity)?;
     let org_id = &caller.identity.organization.id;
-    let stored = tokens::list(state.store.pool(), org_id).await?;
+    let stored = tokens::list(&mut state.store.db(), org_id).await?;
     let counts = request_log::token_counts(state.store.log_pool(), org_id, state.clock.now() - chrono::Duration::hours(24)).await?;
     let items: Vec<Value> = stored
         .iter()
@@ -97,7 +97,7 @@ pub async fn tokens_create(
         before: None,
         after: Some(json!({"name": name, "expiresAt": expires_at.map(crate::clock::format)})),
     };
-    audit::insert(state.store.pool(), &org_id, &caller.context(), &record).await?;
+    audit::insert(&mut state.store.db(), &org_id, &caller.context(), &record).await?;
     tracing::info!(token_id = %id, org_id = %org_id, "SCIM token created");
     Ok((
         StatusCode::CREATED,
@@ -110,8 +110,8 @@ pub async fn tokens_create(
 pub async fn tokens_revoke(State(state): State<AppState>, caller: AdminCaller, Path(id): Path<String>) -> Result<StatusCode, AdminError> {
     require_owner(&caller)?;
     let org_id = caller.identity.organization.id.clone();
-    let owned = tokens::list(state.store.pool(), &org_id).await?.into_iter().any(|token| token.id == id && token.revoked_at.is_none());
-    if !owned || !tokens::revoke(state.store.pool(), &id).await? {
+    let owned = tokens::list(&mut state.store.db(), &org_id).await?.into_iter().any(|token| token.id == id && token.revoked_at.is_none());
+    if !owned || !tokens::revoke(&mut state.store.db(), &id).await? {
         return Err(AdminError::not_found("No live SCIM token of this organization has that id."));
     }
     state.token_cache.clear();
@@ -122,7 +122,7 @@ pub async fn tokens_revoke(State(state): State<AppState>, caller: AdminCaller, P
         before: None,
         after: None,
     };
-    audit::insert(state.store.pool(), &org_id, &caller.context(), &record).await?;
+    audit::insert(&mut state.store.db(), &org_id, &caller.context(), &record).await?;
     tracing::info!(token_id = %id, org_id = %org_id, "SCIM token revoked");
     Ok(StatusCode::NO_CONTENT)
 }

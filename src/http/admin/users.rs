@@ -50,11 +50,11 @@ pub async fn users_list(
 
     // NOTE: the filters run in memory over the organization's users. That is fine for thousands
     // of users, and this is the place to move them to SQL for larger organizations.
-    let all = users::list_all(state.store.pool(), org_id).await?;
+    let all = users::list_all(&mut state.store.db(), org_id).await?;
     let mut memberships = HashMap::new();
     for chunk in all.chunks(500) {
         let ids: Vec<String> = chunk.iter().map(|user| user.id.clone()).collect();
-        memberships.extend(groups::memberships_of(state.store.pool(), org_id, &ids).await?);
+        memberships.extend(groups::memberships_of(&mut state.store.db(), org_id, &ids).await?);
     }
     let mut matched = Vec::new();
     for user in &all {
