@@ -2,7 +2,7 @@
 //! copied into their own columns for the unique indexes and the lookups providers make.
 
 use serde_json::{Map, Value};
-use super::sql::{query, Db};
+use super::sql::{query, Db, IntoBind};
 
 use super::columns::Columns;
 use super::filter_sql::Bind;
@@ -140,50 +140,82 @@ async fn insert_email_keys(connection: &mut Db<'_>, user: &User) -> StorageResul
 
 /// Writes every column of an existing user, and its email index rows.
 pub async fn update(connection: &mut Db<'_>, user: &User) -> StorageResult<()> {
-    update_row(connection, user).await?;
+    let columns = updated_columns();
+    let all: Vec<&UpdatedColumn> = columns.iter().collect();
+    update_row(connection, user, &all).await?;
     write_email_keys(connection, user).await
 }
 
-/// Writes every column of an existing user's row.
-async fn update_row(connection: &mut Db<'_>, user: &User) -> StorageResult<()> {
-    let result = query(
-        "UPDATE users SET user_name = $1, user_name_key = $2, external_id = $3, display_name = $4, status = $5, \
-         previous_status = $6, role = $7, products = $8, profile = $9, mfa_enabled = $10, mfa_methods = $11, \
-         last_login_at = $12, version = $13, updated_at = $14, removed_at = $15, display_name_key = $16, filter_doc = $17 \
-         WHERE id = $18 AND org_id = $19",
-    )
-    .bind(user.user_name().map(str::to_string))
-    .bind(user.user_name().map(user_name_key))
-    .bind(user.external_id().map(str::to_string))
-    .bind(user.display_name().map(str::to_string))
-    .bind(user.lifecycle.status.as_str())
-    .bind(user.lifecycle.previous_status.map(|status| status.as_str()))
-    .bind(user.role.as_str())
-    .bind(to_json_text(&user.products))
-    .bind(to_json_text(&user.profile))
-    .bind(i64::from(user.mfa_enabled))
-    .bind(to_json_text(&user.mfa_methods))
-    .bind(user.last_login_at.map(clock::format))
-    .bind(user.version)
-    .bind(clock::format(user.updated_at))
-    .bind(user.removed_at.map(clock::format))
-    .bind(user.display_name().map(fold))
-    .bind(filter_doc(user))
-    .bind(&user.id)
-    .bind(&user.org_id)
-    .execute(&mut *connection)
-    .await?;
+/// A column an update may write: its value, and whether two versions of a user agree on it.
+struct UpdatedColumn {
+    name: &'static str,
+    value: fn(&User) -> Bind,
+    same: fn(&User, &User) -> bool,
+}
+
+/// Every column an update writes. `version` always differs, so an update always writes it.
+fn updated_columns() -> [UpdatedColumn; 17] {
+    fn column(name: &'static str, value: fn(&User) -> Bind, same: fn(&User, &User) -> bool) -> UpdatedColumn {
+        UpdatedColumn { name, value, same }
+    }
+    [
+        column("user_name", |user| user.user_name().into_bind(), |a, b| a.user_name() == b.user_name()),
+        column("user_name_key", |user| user.user_name().map(user_name_key).into_bind(), |a, b| a.user_name() == b.user_name()),
+        column("external_id", |user| user.external_id().into_bind(), |a, b| a.external_id() == b.external_id()),
+        column("display_name", |user| user.display_name().into_bind(), |a, b| a.display_name() == b.display_name()),
+        column("display_name_key", |user| user.display_name().map(fold).into_bind(), |a, b| a.display_name() == b.display_name()),
+        column("status", |user| user.lifecycle.status.as_str().into_bind(), |a, b| a.lifecycle == b.lifecycle),
+        column(
+            "previous_status",
+            |user| user.lifecycle.previous_status.map(|status| status.as_str()).into_bind(),
+            |a, b| a.lifecycle == b.lifecycle,
+        ),
+        column("role", |user| user.role.as_str().into_bind(), |a, b| a.role == b.role),
+        column("products", |user| to_json_text(&user.products).into_bind(), |a, b| a.products == b.products),
+        column("profile", |user| to_json_text(&user.profile).into_bind(), |a, b| a.profile == b.profile),
+        column("filter_doc", |user| filter_doc(user).into_bind(), |a, b| a.profile == b.profile),
+        column("mfa_enabled", |user| i64::from(user.mfa_enabled).into_bind(), |a, b| a.mfa_enabled == b.mfa_enabled),
+        column("mfa_methods", |user| to_json_text(&user.mfa_methods).into_bind(), |a, b| a.mfa_methods == b.mfa_methods),
+        column("last_login_at", |user| user.last_login_at.map(clock::format).into_bind(), |a, b| a.last_login_at == b.last_login_at),
+        column("version", |user| user.version.into_bind(), |_, _| false),
+        column("updated_at", |user| clock::format(user.updated_at).into_bind(), |a, b| a.updated_at == b.updated_at),
+        column("removed_at", |user| user.removed_at.map(clock::format).into_bind(), |a, b| a.removed_at == b.removed_at),
+    ]
+}
+
+/// Writes the given columns of an existing user's row.
+async fn update_row(connection: &mut Db<'_>, user: &User, columns: &[&UpdatedColumn]) -> StorageResult<()> {
+    let assignments: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(index, column)| format!("{} = ${}", column.name, index + 1))
+        .collect();
+    let sql = format!(
+        "UPDATE users SET {} WHERE id = ${} AND org_id = ${}",
+        assignments.join(", "),
+        columns.len() + 1,
+        columns.len() + 2
+    );
+    let mut statement = query(sql);
+    for column in columns {
+        statement = statement.bind((column.value)(user));
+    }
+    let result = statement.bind(&user.id).bind(&user.org_id).execute(&mut *connection).await?;
     if result.rows_affected() != 1 {
         return Err(StorageError::Corrupt(format!("user {} vanished during an update", user.id)));
     }
     Ok(())
 }
 
-/// Writes every column of a user read as `before` in the same transaction. The email index
-/// rows are rewritten only when the addresses changed, which most updates leave alone.
+/// Writes the columns of a user read as `before` in the same transaction that changed. SQLite
+/// rewrites the entry of every index whose column an UPDATE sets, even to the same value, so
+/// setting only what changed keeps a PATCH of one attribute from touching every index of the
+/// table. The email index rows are rewritten only when the addresses changed.
 pub async fn update_from(connection: &mut Db<'_>, before: &User, user: &User) -> StorageResult<()> {
     let keys_kept = email_keys(before) == email_keys(user) && before.removed_at.is_none() && user.removed_at.is_none();
-    update_row(connection, user).await?;
+    let columns = updated_columns();
+    let changed: Vec<&UpdatedColumn> = columns.iter().filter(|column| !(column.same)(before, user)).collect();
+    update_row(connection, user, &changed).await?;
     if !keys_kept {
         write_email_keys(connection, user).await?;
     }

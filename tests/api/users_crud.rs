@@ -62,8 +62,56 @@ async fn list_pages_in_creation_order(app: TestApp) {
     assert_eq!(body["Resources"][1]["userName"], json!("user2@example.com"));
 }
 
+/// An update writes only the columns that changed; every column must still reach storage
+/// when it does change, alone or with all the others.
+async fn storage_update_writes_changed_columns(app: TestApp) {
+    use hub::clock::Clock;
+    use hub::domain::user::{Lifecycle, Role, Status};
+    let created = app.create_user("columns@example.com", json!({"externalId": "ext-columns"})).await;
+    let org = default_organization(&app).await;
+    let id = created["id"].as_str().unwrap();
+    let read = |app: &TestApp| {
+        let store = app.store.clone();
+        let org_id = org.id.clone();
+        let id = id.to_string();
+        async move { hub::storage::users::get(&mut store.db(), &org_id, &id).await.unwrap().unwrap() }
+    };
+    let write = |before: hub::domain::user::User, after: hub::domain::user::User| {
+        let store = app.store.clone();
+        let org_id = org.id.clone();
+        async move {
+            let mut tx = store.begin_write(&org_id).await.unwrap();
+            hub::storage::users::update_from(&mut tx.db(), &before, &after).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+
+    let before = read(&app).await;
+    let mut renamed = before.clone();
+    renamed.profile.insert("displayName".into(), json!("Only The Name"));
+    renamed.version += 1;
+    write(before, renamed.clone()).await;
+    assert_eq!(read(&app).await, renamed);
+
+    let mut everything = renamed.clone();
+    everything.profile.insert("userName".into(), json!("renamed@example.com"));
+    everything.profile.insert("externalId".into(), json!("ext-renamed"));
+    everything.profile.insert("displayName".into(), json!("Every Column"));
+    everything.lifecycle = Lifecycle::new(Status::Active).deactivate();
+    everything.role = Role::Admin;
+    everything.products = vec!["analytics".to_string()];
+    everything.mfa_enabled = true;
+    everything.mfa_methods = vec!["totp".to_string()];
+    everything.last_login_at = Some(app.clock.now());
+    everything.version += 1;
+    everything.updated_at = app.clock.now() + chrono::Duration::seconds(5);
+    write(renamed, everything.clone()).await;
+    assert_eq!(read(&app).await, everything);
+}
+
 both_backends!(
     create_returns_resource_and_location,
+    storage_update_writes_changed_columns,
     get_after_delete_not_found,
     deleted_user_name_reusable,
     list_pages_in_creation_order,
