@@ -211,8 +211,8 @@ impl BatchWriter {
     }
 
     /// Releases the savepoint and waits until the shared transaction holding it has committed.
-    /// The wait alone may be cancelled: by then the writer is one of the batch's waiters, and
-    /// the batch commits without it.
+    /// The wait alone may be cancelled: by then the writer's changes are in the batch, which
+    /// commits them whether anyone waits or not.
     pub async fn commit(mut self) -> StorageResult<()> {
         let mut batch = self.batch.take().expect("a writer commits once");
         if let Err(error) = run(&batch.connection, "RELEASE SAVEPOINT hub_write") {
@@ -221,8 +221,16 @@ impl BatchWriter {
         }
         let (sender, receiver) = oneshot::channel();
         batch.waiters.push(sender);
-        self.group.finish(&mut batch);
-        drop(batch);
+
+        // Deciding in a task of its own gives writers that are about to queue the moment to
+        // do so, and they join this batch instead of paying a sync each. Deciding right here
+        // committed a /Bulk of 1,000 creates on two connections nearly one write per sync, at
+        // half the users per second.
+        let group = self.group.clone();
+        tokio::spawn(async move {
+            let mut batch = batch;
+            group.finish(&mut batch);
+        });
 
         match receiver.await {
             Ok(Ok(())) => Ok(()),
