@@ -4,7 +4,8 @@
 //! A query runs in SQL when its filter and sort translate exactly (`storage::filter_sql`). A
 //! COUNT gives `totalResults`, and one query reads the page, by OFFSET or, with a cursor, by
 //! keyset on the sort key and insertion order. A keyset page costs the same at the end of the
-//! list as at the start. Otherwise
+//! list as at the start, and so does an index page of the whole user list, which starts from
+//! a paging anchor (`storage::offset_anchors`). Otherwise
 //! SQL narrows the candidates as far as it can, and the filter and sort run in memory on the
 //! rendered resources.
 
@@ -18,6 +19,7 @@ use crate::scim::list::{parse_sort_path, sort, ListParams, PageCursors};
 use crate::scim::schema::{AttrType, ResourceTypeDef};
 use crate::scim::ScimError;
 use crate::storage::filter_sql::{self, Bind, Boundary, SortKey, SqlBuilder, Target, Translation};
+use crate::storage::offset_anchors::Anchor;
 use crate::storage::{Backend, Keyed, ListQuery, StorageError};
 
 /// The storage and rendering of one resource type, for the shared listing steps.
@@ -35,6 +37,12 @@ pub(crate) trait Lister {
     /// Renders resources as SCIM documents. With `for_filter`, the documents include every
     /// attribute a filter evaluated in memory may read.
     async fn render(&self, items: Vec<Self::Item>, for_filter: bool) -> Result<Vec<Value>, StorageError>;
+
+    /// Returns a place at or before the 0-based `offset` of the unfiltered list in insertion
+    /// order to start a page from, or `None` to step over `offset` rows.
+    async fn anchor(&self, _offset: i64) -> Result<Option<Anchor>, StorageError> {
+        Ok(None)
+    }
 }
 
 /// One page of a listing.
@@ -129,13 +137,26 @@ async fn list_in_sql<L: Lister>(
     if params.cursor.is_none() {
         let window = filter_sql::window(&mut builder, sort_key.as_ref(), seq_column(resource), params.descending, None);
         let offset = params.start_index - 1;
+        let anchor = match (&condition, &sort_key) {
+            (None, None) if params.count > 0 => lister.anchor(offset).await?,
+            _ => None,
+        };
+        // From an anchor, the page is the rows from the anchor's row on, after stepping over
+        // those between the anchor and the requested index.
+        let (page_condition, page_offset) = match anchor {
+            Some(anchor) => {
+                let placeholder = builder.bind(Bind::Int(anchor.seq));
+                (Some(format!("{} >= {placeholder}", seq_column(resource))), offset - anchor.position)
+            }
+            None => (condition.clone(), offset),
+        };
         let query = ListQuery {
-            condition,
+            condition: page_condition,
             binds: &builder.binds,
             sort_key: sort_key.as_ref().map(|key| key.expression.as_str()),
             order_by: window.order_by,
             limit: params.count,
-            offset,
+            offset: page_offset,
         };
         let rows = if params.count == 0 { Vec::new() } else { lister.select(&query).await? };
         // A first page with room to spare contains every match, which spares the COUNT that
@@ -143,7 +164,7 @@ async fn list_in_sql<L: Lister>(
         let total = if offset == 0 && (rows.len() as i64) < params.count {
             rows.len() as i64
         } else {
-            lister.count(query.condition.as_deref(), &builder.binds).await?
+            lister.count(condition.as_deref(), &builder.binds).await?
         };
         let resources = lister.render(rows.into_iter().map(|row| row.item).collect(), false).await?;
         return Ok(Page { total, resources, cursors: None });

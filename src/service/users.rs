@@ -23,6 +23,7 @@ use crate::scim::user::{etag, patch_view, render, render_owned, split_input, Use
 use crate::scim::{patch, ScimError};
 use crate::storage::organizations::Organization;
 use crate::storage::filter_sql::{Bind, Target};
+use crate::storage::offset_anchors::Anchor;
 use crate::storage::{audit, groups, sessions, users, Keyed, ListQuery, Store, StorageError, WriteTx};
 
 /// A user with the group memberships that shape its effective access and its `groups`.
@@ -517,6 +518,10 @@ impl Lister for UserLister<'_> {
 
     async fn select(&self, query: &ListQuery<'_>) -> Result<Vec<Keyed<users::UserWithGroups>>, StorageError> {
         users::select(self.store, self.org_id, query).await
+    }
+
+    async fn anchor(&self, offset: i64) -> Result<Option<Anchor>, StorageError> {
+        self.store.user_anchor(self.org_id, offset).await
     }
 
     async fn render(&self, items: Vec<users::UserWithGroups>, _for_filter: bool) -> Result<Vec<Value>, StorageError> {

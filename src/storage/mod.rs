@@ -18,6 +18,7 @@ pub mod filter_sql;
 pub mod groups;
 pub mod invitations;
 pub mod mail_queue;
+pub mod offset_anchors;
 pub mod organizations;
 pub mod request_log;
 pub mod sessions;
@@ -222,6 +223,8 @@ pub struct Store {
     log_pool: AnyPool,
     /// Present on SQLite files only: the request log's writer connection.
     log_writer: Option<Arc<request_log::SqliteLogWriter>>,
+    /// Where deep index pages of each organization's user list start.
+    anchors: Arc<offset_anchors::AnchorCache>,
 }
 
 /// SQLite settings applied to every connection. `synchronous = FULL` syncs the WAL on every
@@ -330,6 +333,7 @@ impl Store {
             reader,
             log_pool,
             log_writer,
+            anchors: Arc::default(),
         })
     }
 
