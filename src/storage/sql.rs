@@ -247,6 +247,14 @@ impl Columns for Row {
 fn lite_execute(connection: &rusqlite::Connection, sql: &str, binds: &[Bind]) -> StorageResult<u64> {
     let mut statement = connection.prepare_cached(sql).map_err(write_error)?;
     super::sqlite_reader::bind_numbered(&mut statement, binds)?;
+    // Some statements run for their effect return rows all the same, such as a PRAGMA that
+    // sets a value and reports it. rusqlite refuses to execute those, so they are stepped
+    // through instead.
+    if statement.column_count() > 0 {
+        let mut rows = statement.raw_query();
+        while rows.next().map_err(write_error)?.is_some() {}
+        return Ok(connection.changes());
+    }
     let changed = statement.raw_execute().map_err(write_error)?;
     Ok(changed as u64)
 }

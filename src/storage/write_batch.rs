@@ -321,6 +321,19 @@ mod tests {
         }
     }
 
+    /// Statements that return rows although they run for their effect, such as the PRAGMA
+    /// that bounds ANALYZE, run on the write connection like any other.
+    #[tokio::test]
+    async fn statements_returning_rows_execute() {
+        let folder = tempfile::tempdir().unwrap();
+        let group = group(folder.path());
+
+        let mut writer = group.begin().await.unwrap();
+        query("PRAGMA analysis_limit = 400").execute(&mut writer.db()).await.unwrap();
+        query("ANALYZE").execute(&mut writer.db()).await.unwrap();
+        writer.commit().await.unwrap();
+    }
+
     /// A writer dropped without committing leaves nothing behind, and does not undo the
     /// writer before it in the same batch.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
