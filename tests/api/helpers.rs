@@ -457,3 +457,23 @@ impl TestApp {
         status_and_json(request.send().await.expect("request failed")).await
     }
 }
+
+/// Creates `total` users by /Bulk, `per_request` at a time, named `PREFIX00000@example.com`
+/// and on.
+pub async fn bulk_create_users(app: &TestApp, prefix: &str, total: usize, per_request: usize) {
+    for start in (0..total).step_by(per_request) {
+        let operations: Vec<Value> = (start..(start + per_request).min(total))
+            .map(|index| {
+                json!({
+                    "method": "POST",
+                    "path": "/Users",
+                    "bulkId": format!("u{index}"),
+                    "data": {"schemas": [CORE_USER], "userName": format!("{prefix}{index:05}@example.com")},
+                })
+            })
+            .collect();
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations});
+        let (status, response) = status_and_json(app.post("/Bulk", &body).await).await;
+        assert_eq!(status, 200, "{response}");
+    }
+}

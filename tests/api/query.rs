@@ -672,27 +672,8 @@ async fn cursor_on_search_and_groups(app: TestApp) {
     assert!(rest.get("nextCursor").is_none(), "{rest}");
 }
 
-/// Creates users by /Bulk, `per_request` at a time.
-async fn bulk_create(app: &TestApp, total: usize, per_request: usize) {
-    for start in (0..total).step_by(per_request) {
-        let operations: Vec<Value> = (start..(start + per_request).min(total))
-            .map(|index| {
-                json!({
-                    "method": "POST",
-                    "path": "/Users",
-                    "bulkId": format!("u{index}"),
-                    "data": {"schemas": [CORE_USER], "userName": format!("bulk{index:05}@example.com")},
-                })
-            })
-            .collect();
-        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations});
-        let (status, response) = status_and_json(app.post("/Bulk", &body).await).await;
-        assert_eq!(status, 200, "{response}");
-    }
-}
-
 async fn memory_scan_crosses_chunks(app: TestApp) {
-    bulk_create(&app, 1100, 550).await;
+    bulk_create_users(&app, "bulk", 1100, 550).await;
     let derived = format!("{HUB_USER}:effectiveRole eq \"Member\"");
     let (_, indexed) = app.list_users(&[("startIndex", "990"), ("count", "30")]).await;
 
