@@ -15,6 +15,7 @@ pub mod scim_bulk;
 pub mod scim_discovery;
 pub mod scim_groups;
 pub mod scim_users;
+pub mod settle;
 
 use std::sync::Arc;
 
@@ -166,7 +167,8 @@ pub fn router(state: AppState) -> Router {
         .route("/Me", axum::routing::any(scim_discovery::me))
         .route("/Bulk", post(scim_bulk::bulk))
         .fallback(scim_not_found)
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), settle::settle_failed_writes));
 
     let router = Router::new()
         .route("/health", get(health))
@@ -176,7 +178,10 @@ pub fn router(state: AppState) -> Router {
             get(admin::registration::register_page).post(admin::registration::register_submit),
         )
         .nest(SCIM_BASE_PATH, scim)
-        .nest(admin::ADMIN_BASE_PATH, admin::router())
+        .nest(
+            admin::ADMIN_BASE_PATH,
+            admin::router().layer(axum::middleware::from_fn_with_state(state.clone(), settle::settle_failed_writes)),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes));
     let capture = request_log::CaptureState {

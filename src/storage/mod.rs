@@ -394,6 +394,15 @@ impl Store {
         Ok(tx)
     }
 
+    /// Waits until the writes that a write transaction begun now could see have committed.
+    /// Only SQLite's shared transactions show a writer uncommitted changes of others; on
+    /// PostgreSQL this returns at once.
+    pub async fn settle(&self) {
+        if let Some(batch) = &self.write_batch {
+            batch.settle().await;
+        }
+    }
+
     /// Begins a transaction that is not tied to one organization (creating organizations).
     pub async fn begin_global(&self) -> StorageResult<WriteTx> {
         let tx = match &self.write_batch {

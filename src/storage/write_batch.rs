@@ -91,6 +91,22 @@ impl GroupCommit {
         })
     }
 
+    /// Waits until the changes in the batch, if any, have committed. A writer's view of the
+    /// database includes the uncommitted changes of the writers before it in the batch, so an
+    /// answer drawn from that view (a 404 for a user another writer just deleted, a 409 for a
+    /// userName another writer just took) must wait for them like a write does.
+    pub async fn settle(self: &Arc<Self>) {
+        let mut batch = self.batch.clone().lock_owned().await;
+        if !batch.open || batch.waiters.is_empty() {
+            return;
+        }
+        let (sender, receiver) = oneshot::channel();
+        batch.waiters.push(sender);
+        self.finish(&mut batch);
+        drop(batch);
+        let _ = receiver.await;
+    }
+
     /// Tells whether the batch should commit now rather than wait for queued writers.
     fn should_commit(&self, batch: &Batch) -> bool {
         self.queued.load(Ordering::SeqCst) == 0 || batch.waiters.len() >= MAX_WRITERS || batch.started.elapsed() >= MAX_AGE
