@@ -85,6 +85,15 @@ fn is_patch_value(parent: &str, name: &str) -> bool {
 }
 
 fn check_string(text: &str, path: &str) -> Result<(), ScimError> {
+    // PostgreSQL cannot store U+0000 in text, and no SCIM attribute has a use for it, so
+    // both backends refuse it alike instead of SQLite storing what PostgreSQL fails on.
+    if text.contains('\0') {
+        return Err(ScimError::new(
+            400,
+            Some(ScimType::InvalidValue),
+            format!("The value of {} contains the character U+0000, which Hub does not accept.", shown(path)),
+        ));
+    }
     // Byte length bounds the character count from above, so most strings skip the count.
     if text.len() > MAX_STRING_CHARS && text.chars().count() > MAX_STRING_CHARS {
         return Err(too_large(format!(
@@ -119,6 +128,13 @@ mod tests {
         let error = check_body(&body).unwrap_err();
         assert!(error.detail.contains("emails[1].value"), "{}", error.detail);
         assert!(error.detail.contains("4096"), "{}", error.detail);
+    }
+
+    #[test]
+    fn nul_characters_refused() {
+        let error = check_body(&json!({"userName": "a\u{0}b@example.com"})).unwrap_err();
+        assert!(error.detail.contains("userName"), "{}", error.detail);
+        assert!(error.detail.contains("U+0000"), "{}", error.detail);
     }
 
     #[test]
