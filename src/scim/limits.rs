@@ -86,7 +86,8 @@ fn is_patch_value(parent: &str, name: &str) -> bool {
 
 fn check_string(text: &str, path: &str) -> Result<(), ScimError> {
     // PostgreSQL cannot store U+0000 in text, and no SCIM attribute has a use for it, so
-    // both backends refuse it alike instead of SQLite storing what PostgreSQL fails on.
+    // both backends reject it alike instead of SQLite storing what PostgreSQL fails on.
+    // NOTE: string literals in a `filter` query parameter are not checked here.
     if text.contains('\0') {
         return Err(ScimError::new(
             400,

@@ -108,7 +108,7 @@ pub fn list_response(total_results: i64, start_index: i64, resources: Vec<Value>
     Value::Object(response)
 }
 
-/// The members of every ListResponse but the resources. The resources are moved in by the
+/// Builds the members of every ListResponse except the resources. The resources are moved in by the
 /// callers: `json!` would copy each one.
 fn list_head(total_results: i64) -> Map<String, Value> {
     let mut response = Map::new();

@@ -24,9 +24,9 @@ use crate::scim::schema::{AttrType, AttributeDef, ResourceTypeDef, GROUP_RESOURC
 pub enum Bind {
     Text(String),
     Int(i64),
-    /// A NULL where the column holds text. PostgreSQL wants a NULL's type to match its column.
+    /// A NULL in a text column. PostgreSQL wants a NULL's type to match its column.
     NullText,
-    /// A NULL where the column holds an integer.
+    /// A NULL in an integer column.
     NullInt,
 }
 

@@ -4,8 +4,8 @@
 //! JSON and timestamps, BIGINT for integers), and each backend has its own migrations folder
 //! with the same version numbers. PostgreSQL runs them through sqlx's `Any` driver. SQLite
 //! runs reads on [`sqlite_reader`] and writes on the write connection of `write_batch`, both
-//! through rusqlite on the calling thread; sqlx keeps its pool for migrations and the `hub`
-//! commands' reads.
+//! through rusqlite on the calling thread. sqlx keeps its SQLite pool for migrations and the
+//! `hub` commands' reads.
 //!
 //! Writes go through [`WriteTx`], which serializes the writes of one organization. On
 //! PostgreSQL it locks the organization's row. On SQLite it also takes an in-process mutex,
@@ -223,7 +223,7 @@ pub struct Store {
     log_pool: AnyPool,
     /// Present on SQLite files only: the request log's writer connection.
     log_writer: Option<Arc<request_log::SqliteLogWriter>>,
-    /// Where deep index pages of each organization's user list start.
+    /// The paging anchors of each organization's user list.
     anchors: Arc<offset_anchors::AnchorCache>,
 }
 

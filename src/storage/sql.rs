@@ -12,7 +12,7 @@ use super::columns::{Columns, FromColumn};
 use super::filter_sql::Bind;
 use super::{StorageError, StorageResult};
 
-/// Where a statement runs.
+/// The connection a statement runs on.
 pub enum Db<'a> {
     /// A pooled sqlx connection, outside any transaction.
     Pool(&'a AnyPool),
@@ -238,8 +238,8 @@ impl Columns for Row {
         match self.cell(name)? {
             Cell::Null => Ok(None),
             Cell::Int(number) => Ok(Some(*number)),
-            Cell::Text(text) => Err(StorageError::Corrupt(format!("column {name} holds text {text:?}, not an integer"))),
-            Cell::Real(number) => Err(StorageError::Corrupt(format!("column {name} holds {number}, not an integer"))),
+            Cell::Text(text) => Err(StorageError::Corrupt(format!("column {name} contains text {text:?}, not an integer"))),
+            Cell::Real(number) => Err(StorageError::Corrupt(format!("column {name} contains {number}, not an integer"))),
         }
     }
 }
@@ -291,7 +291,7 @@ fn lite_cell(value: rusqlite::types::ValueRef<'_>) -> StorageResult<Cell> {
 }
 
 /// Maps a SQLite error of a write. A unique constraint gets its own variant, as from sqlx, so
-/// that callers answer 409; SQLite's message names the columns.
+/// that callers respond with 409; SQLite's message names the columns.
 pub(crate) fn write_error(error: rusqlite::Error) -> StorageError {
     if let rusqlite::Error::SqliteFailure(failure, message) = &error {
         let unique = failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE

@@ -117,8 +117,8 @@ fn run_on<T>(
 }
 
 /// A result row with its query's column names, read once per query. rusqlite finds a column
-/// by name through SQLite's column names, case-insensitively, on every read; for a page of a
-/// hundred users of seventeen columns that search cost a tenth of the page.
+/// by name through SQLite's column names, case-insensitively, on every read. For a page of a
+/// hundred users of seventeen columns, that search cost a tenth of the page.
 pub struct NamedRow<'a> {
     row: &'a rusqlite::Row<'a>,
     names: &'a [String],

@@ -153,7 +153,7 @@ struct UpdatedColumn {
     same: fn(&User, &User) -> bool,
 }
 
-/// Every column an update writes. `version` always differs, so an update always writes it.
+/// Lists every column an update writes. `version` always differs, so an update always writes it.
 fn updated_columns() -> [UpdatedColumn; 17] {
     fn column(name: &'static str, value: fn(&User) -> Bind, same: fn(&User, &User) -> bool) -> UpdatedColumn {
         UpdatedColumn { name, value, same }

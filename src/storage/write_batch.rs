@@ -92,8 +92,8 @@ impl GroupCommit {
     }
 
     /// Waits until the changes in the batch, if any, have committed. A writer's view of the
-    /// database includes the uncommitted changes of the writers before it in the batch, so an
-    /// answer drawn from that view (a 404 for a user another writer just deleted, a 409 for a
+    /// database includes the uncommitted changes of the writers before it in the batch, so a
+    /// response drawn from that view (a 404 for a user another writer just deleted, a 409 for a
     /// userName another writer just took) must wait for them like a write does.
     pub async fn settle(self: &Arc<Self>) {
         let mut batch = self.batch.clone().lock_owned().await;
