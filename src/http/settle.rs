@@ -1,7 +1,7 @@
 //! Holds back the responses to failed writes until the writes they saw have committed.
 //!
-//! On SQLite, concurrent writes share one transaction, and each sees the uncommitted changes
-//! of those before it. A request refused because of such a change (404 for a user another
+//! On SQLite, concurrent writes share one transaction, and each reads the uncommitted
+//! changes of those before it. A request refused because of such a change (404 for a user another
 //! request just deleted, 409 for a userName another request just took, 412 for a version
 //! another request just raised) would otherwise be answered before that change is durable,
 //! and a crash in between would leave the client believing in a state that never was. A

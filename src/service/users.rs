@@ -244,8 +244,8 @@ pub fn etag_list_matches(header: &str, version: i64) -> bool {
 /// the memberships for the response are read after the commit.
 async fn save_change(store: &Store, mut tx: WriteTx, context: &ChangeContext, before: &User, mut user: User) -> ServiceResult<UserRecord> {
     if same_state(before, &user) {
-        // `before` may hold the change of another writer in the same SQLite batch, not yet
-        // committed. Committing the empty transaction waits for that batch, so the answer
+        // `before` may contain the uncommitted change of another writer in the same SQLite
+        // batch. Committing the empty transaction waits for that batch, so the response
         // never reports a state that a crash could still undo.
         tx.commit().await?;
         let memberships = read_memberships(store, &user.org_id, &user.id).await?;

@@ -366,7 +366,7 @@ impl Store {
         if let Some(reader) = &self.reader {
             return reader.query(cost, sql, binds, |row| M::map(row)).await;
         }
-        let rows = users::bind_all(sqlx::query(&sql), &binds).fetch_all(&self.pool).await?;
+        let rows = sql::bind_all(sqlx::query(&sql), &binds).fetch_all(&self.pool).await?;
         rows.iter().map(|row| M::map(row)).collect()
     }
 

@@ -9,9 +9,11 @@
 //! The anchors are valid while the organization's live users neither grew nor shrank: every
 //! new user raises the highest `seq`, and every removal or deletion lowers the live count.
 //! Each request reads both, so every Hub instance sharing a PostgreSQL database notices the
-//! changes of the others. Stale anchors are rebuilt by one scan of the list, at most once per
-//! `REBUILD_PAUSE` per organization; in between, pages use a plain OFFSET. Under steady
-//! provisioning, paging then costs what it cost without anchors, plus one scan per pause.
+//! changes of the others. Stale anchors are rebuilt by one scan of the list, once per
+//! `REBUILD_PAUSE` per organization. In between, pages use a plain OFFSET. Requests that find
+//! the anchors stale at the same moment each scan, because none waits for another. Under
+//! steady provisioning, paging then costs what it cost without anchors, plus one scan per
+//! pause.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,10 +1,12 @@
 //! Statements that run on a sqlx connection or on the SQLite write connection.
 //!
-//! Writes on SQLite run on a connection Hub holds itself ([`super::write_batch`]), on the
+//! Writes on SQLite run on a connection Hub owns ([`super::write_batch`]), on the
 //! calling thread. sqlx runs each SQLite connection on a thread of its own, and every
 //! statement was a round trip to that thread while the other writers waited for the write
 //! lock. PostgreSQL and reads outside a transaction stay on sqlx. A statement is written once,
 //! with `$1` placeholders, and [`Db`] says where it runs.
+
+use std::sync::Arc;
 
 use sqlx::{AnyConnection, AnyPool};
 
@@ -157,14 +159,31 @@ impl Statement {
     }
 
     fn sqlx(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
-        super::users::bind_all(sqlx::query(&self.sql), &self.binds)
+        bind_all(sqlx::query(&self.sql), &self.binds)
     }
+}
+
+/// Binds values in order onto a query built with `filter_sql`.
+pub(crate) fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    binds: &'q [Bind],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for value in binds {
+        query = match value {
+            Bind::Text(text) => query.bind(text.as_str()),
+            Bind::Int(number) => query.bind(*number),
+            Bind::NullText => query.bind(None::<String>),
+            Bind::NullInt => query.bind(None::<i64>),
+        };
+    }
+    query
 }
 
 /// A result row, copied out of the connection so it outlives the statement.
 #[derive(Debug, Clone)]
 pub struct Row {
-    names: Vec<String>,
+    /// The query's column names, shared by all its rows.
+    names: Arc<[String]>,
     cells: Vec<Cell>,
 }
 
@@ -200,7 +219,10 @@ impl Row {
             names.push(column.name().to_string());
             cells.push(sqlx_cell(row, index, column.name())?);
         }
-        Ok(Row { names, cells })
+        Ok(Row {
+            names: names.into(),
+            cells,
+        })
     }
 }
 
@@ -262,7 +284,7 @@ fn lite_execute(connection: &rusqlite::Connection, sql: &str, binds: &[Bind]) ->
 fn lite_query(connection: &rusqlite::Connection, sql: &str, binds: &[Bind]) -> StorageResult<Vec<Row>> {
     let mut statement = connection.prepare_cached(sql).map_err(write_error)?;
     super::sqlite_reader::bind_numbered(&mut statement, binds)?;
-    let names: Vec<String> = statement.column_names().into_iter().map(str::to_string).collect();
+    let names: Arc<[String]> = statement.column_names().into_iter().map(str::to_string).collect();
     let mut rows = statement.raw_query();
     let mut copied = Vec::new();
     while let Some(row) = rows.next().map_err(write_error)? {

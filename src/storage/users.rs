@@ -322,22 +322,6 @@ pub async fn existing_ids(db: &mut Db<'_>,
     rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
 }
 
-/// Binds values in order onto a query built with `filter_sql`.
-pub(crate) fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    binds: &'q [Bind],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for value in binds {
-        query = match value {
-            Bind::Text(text) => query.bind(text.as_str()),
-            Bind::Int(number) => query.bind(*number),
-            Bind::NullText => query.bind(None::<String>),
-            Bind::NullInt => query.bind(None::<i64>),
-        };
-    }
-    query
-}
-
 /// A user with its group memberships, which shape its effective access and its `groups`.
 #[derive(Debug, Clone)]
 pub struct UserWithGroups {

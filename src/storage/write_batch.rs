@@ -91,10 +91,9 @@ impl GroupCommit {
         })
     }
 
-    /// Waits until the changes in the batch, if any, have committed. A writer's view of the
-    /// database includes the uncommitted changes of the writers before it in the batch, so a
-    /// response drawn from that view (a 404 for a user another writer just deleted, a 409 for a
-    /// userName another writer just took) must wait for them like a write does.
+    /// Waits until the changes in the batch, if any, have committed. A writer reads the
+    /// uncommitted changes of the writers before it in the batch. A response based on them,
+    /// such as a 404 for a user another writer just deleted, must wait for them like a write.
     pub async fn settle(self: &Arc<Self>) {
         let mut batch = self.batch.clone().lock_owned().await;
         if !batch.open || batch.waiters.is_empty() {
@@ -222,7 +221,7 @@ impl BatchWriter {
 
     /// Returns the write connection, inside this writer's savepoint.
     pub fn db(&mut self) -> Db<'_> {
-        let batch = self.batch.as_mut().expect("an open writer holds the batch");
+        let batch = self.batch.as_mut().expect("an open writer has the batch");
         Db::Lite(&mut batch.connection)
     }
 

@@ -86,11 +86,11 @@ async fn racing_patches_all_apply(app: TestApp) {
     }
 }
 
-/// Racing requests that find their work already done, by a request in the same SQLite batch
-/// whose change is not committed yet, must not answer before that change is: a client would
-/// otherwise be told of a state that a crash could still undo. Each client reads back right
-/// after its answer, and must see what the answer reported. The race is timing-dependent;
-/// before the fix, about one round in ten showed it.
+/// Racing requests can find their work done by a request in the same SQLite batch whose
+/// change is not committed yet. They must not respond before that change is committed,
+/// because a crash could still undo the state they report. Each client reads back right after
+/// its response and must see what the response reported. The race depends on timing. Without
+/// the wait, about one round in ten showed it.
 async fn answers_wait_for_the_changes_they_report(app: TestApp) {
     let created = app.create_user("settle@example.com", json!({"displayName": "v0"})).await;
     let path = user_path(&created);

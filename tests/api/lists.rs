@@ -690,8 +690,8 @@ async fn string_filter_rejects_other_types(app: TestApp) {
 }
 
 /// Asks for the same index page with and without a filter that matches every user. The
-/// filter makes Hub step over the rows before the page, the plain request may start from a
-/// paging anchor; both must list the same users.
+/// filter makes Hub step over the rows before the page, and the plain request may start from
+/// a paging anchor. Both must list the same users.
 async fn assert_anchored_page_matches(app: &TestApp, start_index: usize) {
     let start = start_index.to_string();
     let (_, plain) = app.list_users(&[("startIndex", &start), ("count", "7")]).await;
