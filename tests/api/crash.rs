@@ -79,13 +79,7 @@ async fn write_until_killed(client: Client, index: usize, group_id: String, stop
 
 async fn acknowledged_writes_survive_sigkill(backend: Backend) {
     let folder = tempfile::tempdir().unwrap();
-    let database_url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", folder.path().join("hub.db").display()),
-        Backend::Postgres => {
-            let Some(admin) = postgres_admin_url() else { return };
-            create_postgres_database(&admin).await
-        }
-    };
+    let Some(database_url) = test_database(backend, folder.path()).await else { return };
     let mut server = ServerProcess::start(folder.path(), &database_url, TOKEN, &["--no-mail-worker"]).await;
     let setup = Client {
         http: reqwest::Client::new(),

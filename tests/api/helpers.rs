@@ -43,6 +43,8 @@ pub struct TestApp {
     pub request_log: std::sync::Arc<hub::service::request_log::RequestLog>,
     pub data_dir: std::path::PathBuf,
     _data_dir: tempfile::TempDir,
+    /// Dropped after the fields above.
+    _database: TestDatabase,
 }
 
 /// Returns the PostgreSQL server for tests, from `HUB_TEST_POSTGRES_URL`. Without it the PostgreSQL
@@ -62,20 +64,129 @@ pub fn postgres_admin_url() -> Option<String> {
     }
 }
 
-/// Creates a fresh PostgreSQL database and returns its URL.
-pub async fn create_postgres_database(admin_url: &str) -> String {
+/// A database made for one test. A PostgreSQL database is dropped with this value: a run of the
+/// suite creates hundreds of them, about 7 MB each. The next run drops those of a killed run.
+pub struct TestDatabase {
+    url: String,
+    postgres: Option<PostgresCleanup>,
+}
+
+struct PostgresCleanup {
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Names a SQLite file in `folder`; removing the folder removes the database.
+    pub fn sqlite(folder: &std::path::Path) -> TestDatabase {
+        TestDatabase {
+            url: format!("sqlite://{}", folder.join("hub.db").display()),
+            postgres: None,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl std::ops::Deref for TestDatabase {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(cleanup) = self.postgres.take() else { return };
+
+        // Drop runs inside the test's runtime, which cannot block on its own futures, so the
+        // statement runs on a thread with a runtime of its own. FORCE ends the connections the
+        // test's server still holds.
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", cleanup.name);
+        let outcome = std::thread::spawn(move || run_admin_statement(&cleanup.admin_url, &statement)).join();
+        if let Ok(Err(error)) = outcome {
+            eprintln!("could not drop a test database: {error}");
+        }
+    }
+}
+
+fn run_admin_statement(admin_url: &str, statement: &str) -> Result<(), sqlx::Error> {
     use sqlx::Connection;
-    let name = format!("hub_test_{}", uuid::Uuid::new_v4().simple());
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("cannot start a runtime for the database cleanup");
+    runtime.block_on(async {
+        let mut connection = sqlx::PgConnection::connect(admin_url).await?;
+        sqlx::query(statement).execute(&mut connection).await?;
+        connection.close().await
+    })
+}
+
+/// Creates a fresh PostgreSQL database, dropped again when the returned value goes away.
+///
+/// The name carries this process's id, which lets the first creation of a run drop the databases
+/// of runs that ended without cleaning up (a killed test binary).
+pub async fn create_postgres_database(admin_url: &str) -> TestDatabase {
+    use sqlx::Connection;
+
     let mut connection = sqlx::PgConnection::connect(admin_url)
         .await
         .expect("cannot connect to HUB_TEST_POSTGRES_URL");
+    drop_abandoned_databases(&mut connection).await;
+
+    let name = format!("hub_test_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut connection)
         .await
         .expect("cannot create a test database");
     connection.close().await.ok();
+
     let (base, _) = admin_url.rsplit_once('/').expect("HUB_TEST_POSTGRES_URL has no database path");
-    format!("{base}/{name}")
+    TestDatabase {
+        url: format!("{base}/{name}"),
+        postgres: Some(PostgresCleanup {
+            admin_url: admin_url.to_string(),
+            name,
+        }),
+    }
+}
+
+/// Drops test databases whose process no longer runs, once per test binary.
+async fn drop_abandoned_databases(connection: &mut sqlx::PgConnection) {
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+    SWEPT
+        .get_or_init(|| async {
+            let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'hub\\_test\\_%'")
+                .fetch_all(&mut *connection)
+                .await
+                .unwrap_or_default();
+            for name in names.into_iter().filter(|name| owner_has_ended(name)) {
+                let statement = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                if let Err(error) = sqlx::query(&statement).execute(&mut *connection).await {
+                    eprintln!("could not drop the abandoned test database {name}: {error}");
+                }
+            }
+        })
+        .await;
+}
+
+/// Tells whether the process named in a test database's name has ended. A name without a process
+/// id (from older runs) counts as ended.
+fn owner_has_ended(name: &str) -> bool {
+    let process_id = name
+        .strip_prefix("hub_test_")
+        .and_then(|rest| rest.split_once('_'))
+        .and_then(|(process_id, _)| process_id.parse::<u32>().ok());
+    match process_id {
+        Some(process_id) => !std::path::Path::new(&format!("/proc/{process_id}")).exists(),
+        None => true,
+    }
 }
 
 /// Starts a server for one test; `None` when the backend is not available here.
@@ -90,32 +201,30 @@ pub async fn spawn_app_with_mail(
     mail_worker: Option<hub::mail::WorkerSettings>,
 ) -> Option<TestApp> {
     let data_dir = tempfile::tempdir().expect("cannot create a temp folder");
-    let database_url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("hub.db").display()),
-        Backend::Postgres => create_postgres_database(&postgres_admin_url()?).await,
-    };
-    Some(start_server_with_mail(backend, database_url, data_dir, mail, mail_worker, &|_| {}).await)
+    let database = test_database(backend, data_dir.path()).await?;
+    Some(start_server_with_mail(backend, database, data_dir, mail, mail_worker, &|_| {}).await)
 }
 
 /// Starts a server for one test with changed settings; `None` when the backend is not
 /// available here.
 pub async fn spawn_app_with(backend: Backend, configure: &dyn Fn(&mut ServeConfig)) -> Option<TestApp> {
     let data_dir = tempfile::tempdir().expect("cannot create a temp folder");
-    let database_url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("hub.db").display()),
-        Backend::Postgres => create_postgres_database(&postgres_admin_url()?).await,
-    };
-    Some(start_server_with_mail(backend, database_url, data_dir, None, Some(hub::mail::WorkerSettings::default()), configure).await)
+    let database = test_database(backend, data_dir.path()).await?;
+    Some(start_server_with_mail(backend, database, data_dir, None, Some(hub::mail::WorkerSettings::default()), configure).await)
 }
 
-/// Starts a server on an existing database (for restarts).
-pub async fn start_server(backend: Backend, database_url: String, data_dir: tempfile::TempDir) -> TestApp {
-    start_server_with_mail(backend, database_url, data_dir, None, Some(hub::mail::WorkerSettings::default()), &|_| {}).await
+/// Makes a database for one test: a SQLite file in `folder`, or a new PostgreSQL database. `None`
+/// when the backend is not available here.
+pub async fn test_database(backend: Backend, folder: &std::path::Path) -> Option<TestDatabase> {
+    match backend {
+        Backend::Sqlite => Some(TestDatabase::sqlite(folder)),
+        Backend::Postgres => Some(create_postgres_database(&postgres_admin_url()?).await),
+    }
 }
 
 async fn start_server_with_mail(
     backend: Backend,
-    database_url: String,
+    database: TestDatabase,
     data_dir: tempfile::TempDir,
     mail: Option<hub::mail::MailTransportConfig>,
     mail_worker: Option<hub::mail::WorkerSettings>,
@@ -124,7 +233,7 @@ async fn start_server_with_mail(
     let mut config = ServeConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.path().to_path_buf(),
-        database_url: Some(database_url.clone()),
+        database_url: Some(database.url().to_string()),
         public_url: None,
         bootstrap_org: "default".to_string(),
         bootstrap_token: Some(BOOTSTRAP_TOKEN.to_string()),
@@ -166,8 +275,9 @@ async fn start_server_with_mail(
         client: reqwest::Client::new(),
         store,
         backend,
-        database_url,
+        database_url: database.url().to_string(),
         _data_dir: data_dir,
+        _database: database,
     }
 }
 

@@ -15,6 +15,8 @@ struct Pair {
     servers: [ServerProcess; 2],
     http: reqwest::Client,
     _folders: [tempfile::TempDir; 2],
+    /// Last, so the servers stop before their database is dropped.
+    _database: TestDatabase,
 }
 
 impl Pair {
@@ -27,6 +29,7 @@ impl Pair {
             servers: [first, second],
             http: reqwest::Client::new(),
             _folders: folders,
+            _database: database_url,
         })
     }
 

@@ -67,16 +67,10 @@ async fn tls_served_and_reloaded_sqlite() {
     tls_served_and_reloaded(Backend::Sqlite).await;
 }
 
-async fn database_for(backend: Backend, folder: &std::path::Path) -> Option<String> {
-    match backend {
-        Backend::Sqlite => Some(format!("sqlite://{}", folder.join("hub.db").display())),
-        Backend::Postgres => Some(create_postgres_database(&postgres_admin_url()?).await),
-    }
-}
 
 async fn sigterm_stops_cleanly_and_logs_no_secrets(backend: Backend) {
     let folder = tempfile::tempdir().unwrap();
-    let Some(database_url) = database_for(backend, folder.path()).await else { return };
+    let Some(database_url) = test_database(backend, folder.path()).await else { return };
     let token = "process-test-token-0123456789abcdef0123456789";
     let mut server = ServerProcess::start(folder.path(), &database_url, token, &[]).await;
     let client = reqwest::Client::new();
