@@ -1,4 +1,4 @@
-//! Fuzzes the SCIM filter parser and everything a list or search request does with a parsed
+//! Fuzzes the SCIM filter parser (the shape cache against the crate's parse) and everything a list or search request does with a parsed
 //! filter: validation against the User and Group schemas, the canonical text used in cursor
 //! fingerprints, SQL translation for both backends, and in-memory evaluation.
 #![no_main]
@@ -59,8 +59,21 @@ fn check_placeholders(filter_text: &str, translation: &Translation, builder: &Sq
     );
 }
 
+/// Checks that a filter parsed through the shape cache equals the crate's own parse, and that
+/// both fail alike.
+fn check_cached_parse(text: &str) {
+    let direct = text.parse::<scim_v2::filter::Filter>();
+    let cached = hub::scim::parse_cache::filter(text);
+    match (&direct, &cached) {
+        (Ok(direct), Ok(cached)) => assert_eq!(direct, cached, "cached parse differs for {text:?}"),
+        (Err(direct), Err(cached)) => assert_eq!(direct.to_string(), cached.to_string(), "errors differ for {text:?}"),
+        _ => panic!("cached parse of {text:?} gave {cached:?}, the crate {direct:?}"),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
+    check_cached_parse(text);
     let Ok(parsed) = filter::parse(text) else { return };
     let _fingerprint_text = filter::canonical(&parsed).to_string();
 

@@ -1,6 +1,7 @@
 //! Fuzzes PATCH request parsing: the PatchOp body, each operation's path as
-//! `scim::patch::apply` parses it, value filters evaluated against the fixture user's
-//! elements, and the split of a Group PATCH into member changes.
+//! `scim::patch::apply` parses it (the shape cache against the crate's parse), value filters
+//! evaluated against the fixture user's elements, and the split of a Group PATCH into member
+//! changes.
 #![no_main]
 
 use hub::scim::schema::USER_RESOURCE;
@@ -25,11 +26,24 @@ fn match_fixture_elements(value_path: &scim_v2::filter::PatchValuePath) {
     }
 }
 
+/// Checks that a path parsed through the shape cache equals the crate's own parse, and that
+/// both fail alike.
+fn check_cached_parse(path: &str) {
+    let direct = path.parse::<PatchPath>();
+    let cached = hub::scim::parse_cache::patch_path(path);
+    match (&direct, &cached) {
+        (Ok(direct), Ok(cached)) => assert_eq!(direct, cached, "cached parse differs for {path:?}"),
+        (Err(direct), Err(cached)) => assert_eq!(direct.to_string(), cached.to_string(), "errors differ for {path:?}"),
+        _ => panic!("cached parse of {path:?} gave {cached:?}, the crate {direct:?}"),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some(body) = patch_body(data) else { return };
     let Ok(operations) = patch::parse_request(&body) else { return };
 
     for path in operations.iter().filter_map(|operation| operation.path.as_deref()) {
+        check_cached_parse(path);
         if let Ok(PatchPath::Value(value_path)) = path.parse::<PatchPath>() {
             match_fixture_elements(&value_path);
         }

@@ -71,7 +71,7 @@ fn parse_text(text: &str) -> Result<Filter, ScimError> {
             "The filter nests parentheses and brackets {depth} levels deep; the maximum is {MAX_FILTER_DEPTH}."
         )));
     }
-    match text.parse::<Filter>() {
+    match super::parse_cache::filter(text) {
         Ok(filter) => Ok(filter),
         Err(first_error) => {
             let spaced = space_after_not(text);

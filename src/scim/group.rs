@@ -343,7 +343,7 @@ enum MemberTarget {
 
 /// Recognises paths on `members`, with or without the core Group URN.
 fn member_path(path: &str) -> Result<Option<MemberTarget>, ScimError> {
-    let Ok(parsed) = path.parse::<PatchPath>() else {
+    let Ok(parsed) = super::parse_cache::patch_path(path) else {
         return Ok(None);
     };
     let (attr, filter, sub) = match parsed {

@@ -12,6 +12,7 @@ pub mod fold;
 pub mod group;
 pub mod limits;
 pub mod list;
+pub mod parse_cache;
 pub mod patch;
 pub mod projection;
 pub mod schema;

@@ -139,8 +139,7 @@ fn apply_operation(
     if let Some(extension) = resource.extension(path) {
         return apply_to_extension(resource, document, operation, extension.id);
     }
-    let parsed: PatchPath = path
-        .parse()
+    let parsed: PatchPath = super::parse_cache::patch_path(path)
         .map_err(|error| ScimError::invalid_path(format!("The path {path:?} is not a valid SCIM path: {error}.")))?;
     let target = Target::resolve(resource, &parsed, path)?;
     target.check_mutability(document, operation.kind)?;
