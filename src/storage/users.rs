@@ -330,18 +330,19 @@ pub struct UserWithGroups {
 }
 
 /// Selects a user's memberships as one JSON array column, so a user and its groups take one
-/// query. The array keeps the groups' creation order.
+/// query. Each element carries its group's `seq`, which `memberships_from_row` sorts by: SQLite
+/// sorted an ordered subquery in a temporary B-tree for every user, about a fifth of the SQLite
+/// time of a GET by id.
 fn memberships_column(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => {
-            "(SELECT json_group_array(json_object('group_id', x.id, 'display_name', x.display_name, \
-             'grant_role', x.grant_role, 'grant_products', json(x.grant_products))) \
-             FROM (SELECT g.id, g.display_name, g.grant_role, g.grant_products FROM group_members m \
-             JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id ORDER BY g.seq) x) AS memberships"
+            "(SELECT json_group_array(json_object('group_id', g.id, 'display_name', g.display_name, \
+             'grant_role', g.grant_role, 'grant_products', json(g.grant_products), 'seq', g.seq)) \
+             FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id) AS memberships"
         }
         Backend::Postgres => {
             "(SELECT COALESCE(json_agg(json_build_object('group_id', g.id, 'display_name', g.display_name, \
-             'grant_role', g.grant_role, 'grant_products', g.grant_products::json) ORDER BY g.seq), '[]'::json)::text \
+             'grant_role', g.grant_role, 'grant_products', g.grant_products::json, 'seq', g.seq)), '[]'::json)::text \
              FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id) AS memberships"
         }
     }
@@ -354,11 +355,14 @@ struct StoredMembership {
     display_name: String,
     grant_role: Option<String>,
     grant_products: Vec<String>,
+    /// The group's creation order, which the memberships are listed in.
+    seq: i64,
 }
 
 fn memberships_from_row(row: &impl Columns) -> StorageResult<Vec<Membership>> {
     let text: Option<String> = row.column("memberships")?;
-    let stored: Vec<StoredMembership> = parse_json(text.as_deref().unwrap_or("[]"), "memberships")?;
+    let mut stored: Vec<StoredMembership> = parse_json(text.as_deref().unwrap_or("[]"), "memberships")?;
+    stored.sort_unstable_by_key(|membership| membership.seq);
     stored
         .into_iter()
         .map(|membership| {

@@ -224,6 +224,29 @@ async fn user_groups_attribute_lists_memberships(app: TestApp) {
     assert_scim_error(status, &error, 400, Some("mutability"));
 }
 
+/// A user's `groups` follow the groups' creation order, whatever order the memberships were
+/// made in, on a read by id and in a list.
+async fn user_groups_follow_group_creation_order(app: TestApp) {
+    let alice = app.create_user("alice@example.com", json!({})).await;
+    let mut groups = Vec::new();
+    for name in ["First", "Second", "Third"] {
+        groups.push(id(&create_group(&app, name, json!({})).await));
+    }
+    for group in groups.iter().rev() {
+        let add = patch_body(json!([{"op": "add", "path": "members", "value": [{"value": id(&alice)}]}]));
+        let (status, body) = status_and_json(app.patch(&format!("/Groups/{group}"), &add).await).await;
+        assert!(status == 200 || status == 204, "adding alice failed: {status} {body}");
+    }
+
+    let (_, user) = status_and_json(app.get(&format!("/Users/{}", id(&alice))).await).await;
+    let (_, list) = status_and_json(app.get("/Users?filter=userName%20eq%20%22alice@example.com%22").await).await;
+
+    for groups_attribute in [&user["groups"], &list["Resources"][0]["groups"]] {
+        let read: Vec<&str> = groups_attribute.as_array().unwrap().iter().map(|group| group["value"].as_str().unwrap()).collect();
+        assert_eq!(read, groups, "groups out of creation order: {groups_attribute}");
+    }
+}
+
 async fn grants_set_effective_access(app: TestApp) {
     let alice = app.create_user("alice@example.com", json!({HUB_USER: {"platformRole": "Viewer", "productAccess": ["desk"]}})).await;
     let group = create_group(
@@ -515,6 +538,7 @@ both_backends!(
     okta_push_forms,
     filters_and_excluded_members,
     user_groups_attribute_lists_memberships,
+    user_groups_follow_group_creation_order,
     grants_set_effective_access,
     owner_limit_through_group_members,
     owner_grant_on_full_group_rejected,
