@@ -331,8 +331,8 @@ pub struct UserWithGroups {
 
 /// Selects a user's memberships as one JSON array column, so a user and its groups take one
 /// query. Each element carries its group's `seq`, which `memberships_from_row` sorts by: SQLite
-/// sorted an ordered subquery in a temporary B-tree for every user, about a fifth of the SQLite
-/// time of a GET by id.
+/// sorted an ordered subquery in a temporary B-tree for every user. On 20,000 users with two
+/// groups each, reading one user by id took 15.7 µs that way and 14.4 µs this way.
 fn memberships_column(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => {
