@@ -12,8 +12,8 @@ pub struct ScimResponse {
     pub body: Value,
     pub etag: Option<String>,
     pub location: Option<String>,
-    /// The serialized body, when a handler wrote it itself (a large group's members are
-    /// written as text, not held as a `Value`). It replaces `body`.
+    /// The serialized body, when a handler wrote it itself (a large group's members, or a
+    /// user without attribute projection). It replaces `body`.
     pub raw_body: Option<Vec<u8>>,
 }
 
@@ -25,6 +25,14 @@ impl ScimResponse {
             etag: None,
             location: None,
             raw_body: None,
+        }
+    }
+
+    /// A response whose body the handler serialized itself.
+    pub fn raw(body: Vec<u8>) -> Self {
+        ScimResponse {
+            raw_body: Some(body),
+            ..ScimResponse::ok(Value::Null)
         }
     }
 

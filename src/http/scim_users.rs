@@ -18,7 +18,7 @@ use crate::scim::cursor::CursorContext;
 use crate::scim::list::{cursor_list_response, list_response, parse_params, ListParams, PageCursors};
 use crate::scim::projection::Projection;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
-use crate::scim::user::etag;
+use crate::scim::user::{etag, write_json};
 use crate::scim::ScimError;
 use crate::service::search;
 use crate::service::invitations::Inviter;
@@ -46,8 +46,14 @@ fn user_response(
     let projection = projection_from(query)?;
     let version_tag = etag(record.user.version);
     let location = (status == StatusCode::CREATED).then(|| format!("{base_url}/Users/{}", record.user.id));
-    let body = projection.apply(&USER_RESOURCE, record.into_resource(&base_url));
-    let mut response = ScimResponse::ok(body).with_etag(version_tag);
+    let mut response = if projection.is_empty() {
+        let mut body = Vec::with_capacity(1024);
+        write_json(&mut body, &record.user, &record.memberships, &base_url);
+        ScimResponse::raw(body)
+    } else {
+        ScimResponse::ok(projection.apply(&USER_RESOURCE, record.into_resource(&base_url)))
+    }
+    .with_etag(version_tag);
     response.status = status;
     response.location = location;
     Ok(response)

@@ -36,6 +36,12 @@ impl Projection {
         })
     }
 
+    /// Tells whether the response carries every attribute that is returned by default, that is
+    /// whether neither list was given.
+    pub fn is_empty(&self) -> bool {
+        self.included.is_empty() && self.excluded.is_empty()
+    }
+
     /// Applies the projection to a rendered resource.
     pub fn apply(&self, resource: &'static ResourceTypeDef, rendered: Value) -> Value {
         let Value::Object(mut object) = rendered else { return rendered };

@@ -99,6 +99,89 @@ fn hub_extension(user: &User, memberships: &[Membership]) -> Value {
     Value::Object(extension)
 }
 
+/// Writes the full User resource as JSON, the same document as [`render`] with no attribute
+/// projection, without building it as a `Value` first. In a profile of `GET /Users/{id}`,
+/// building that tree took 13% of Hub's CPU time and serializing it 3%.
+pub fn write_json(out: &mut Vec<u8>, user: &User, memberships: &[Membership], base_url: &str) {
+    let enterprise = user.profile.get(ENTERPRISE_USER);
+
+    out.extend_from_slice(br#"{"schemas":[""#);
+    out.extend_from_slice(CORE_USER.as_bytes());
+    if enterprise.is_some() {
+        out.extend_from_slice(br#"",""#);
+        out.extend_from_slice(ENTERPRISE_USER.as_bytes());
+    }
+    out.extend_from_slice(br#"",""#);
+    out.extend_from_slice(HUB_USER.as_bytes());
+    out.extend_from_slice(br#""],"id":"#);
+    write_string(out, &user.id);
+
+    // The profile holds only client attributes; a key the resource sets itself is skipped,
+    // as `render` overwrites it. `password` is never returned (RFC 7643 §4.1.1).
+    for (name, value) in &user.profile {
+        if RESERVED_KEYS.contains(&name.as_str()) || name == ENTERPRISE_USER || name == "password" {
+            continue;
+        }
+        write_member(out, name, value);
+    }
+
+    out.extend_from_slice(if user.lifecycle.is_active() { br#","active":true"# } else { br#","active":false"# });
+    if !memberships.is_empty() {
+        out.extend_from_slice(br#","groups":"#);
+        write_groups(out, memberships, base_url);
+    }
+    if let Some(enterprise) = enterprise {
+        write_member(out, ENTERPRISE_USER, enterprise);
+    }
+    write_member(out, HUB_USER, &hub_extension(user, memberships));
+    out.extend_from_slice(br#","meta":{"resourceType":"User","created":"#);
+    write_string(out, &clock::format(user.created_at));
+    out.extend_from_slice(br#","lastModified":"#);
+    write_string(out, &clock::format(user.updated_at));
+    out.extend_from_slice(br#","location":"#);
+    write_string(out, &format!("{base_url}/Users/{}", user.id));
+    out.extend_from_slice(br#","version":"#);
+    write_string(out, &etag(user.version));
+    out.extend_from_slice(b"}}");
+}
+
+/// The members of a User resource that Hub sets itself, never taken from the profile.
+const RESERVED_KEYS: [&str; 6] = ["schemas", "id", "active", "groups", "meta", HUB_USER];
+
+fn write_groups(out: &mut Vec<u8>, memberships: &[Membership], base_url: &str) {
+    out.push(b'[');
+    for (index, membership) in memberships.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#"{"value":"#);
+        write_string(out, &membership.group_id);
+        out.extend_from_slice(br#","$ref":"#);
+        write_string(out, &format!("{base_url}/Groups/{}", membership.group_id));
+        out.extend_from_slice(br#","display":"#);
+        write_string(out, &membership.group_display_name);
+        out.extend_from_slice(br#","type":"direct"}"#);
+    }
+    out.push(b']');
+}
+
+/// Writes `,"name":value`.
+fn write_member(out: &mut Vec<u8>, name: &str, value: &Value) {
+    out.push(b',');
+    write_string(out, name);
+    out.push(b':');
+    write_value(out, value);
+}
+
+fn write_string(out: &mut Vec<u8>, text: &str) {
+    // serde_json fails only on errors of the writer, and writing to a Vec returns none.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+fn write_value(out: &mut Vec<u8>, value: &Value) {
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
 /// Builds the document a PATCH works on: the profile plus the writable attributes Hub governs.
 pub fn patch_view(user: &User) -> Map<String, Value> {
     let mut view = user.profile.clone();
@@ -168,5 +251,77 @@ fn string_list(value: &Value) -> Vec<String> {
         Value::Array(items) => items.iter().filter_map(|item| item.as_str().map(str::to_string)).collect(),
         Value::String(text) => vec![text.clone()],
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::user::{Lifecycle, Role, Status};
+
+    fn user(profile: Value) -> User {
+        let now = Utc::now();
+        User {
+            id: "0197a5d2-6b1e-7c3a-9f00-00000000a\"1".into(),
+            org_id: "org".into(),
+            lifecycle: Lifecycle::new(Status::Active),
+            role: Role::Member,
+            products: vec!["desk".into()],
+            profile: profile.as_object().cloned().unwrap_or_default(),
+            mfa_enabled: true,
+            mfa_methods: vec!["totp".into()],
+            last_login_at: Some(now),
+            version: 7,
+            created_at: now,
+            updated_at: now,
+            removed_at: None,
+        }
+    }
+
+    fn membership(id: &str, name: &str) -> Membership {
+        Membership {
+            group_id: id.into(),
+            group_display_name: name.into(),
+            grant_role: Some(Role::Admin),
+            grant_products: vec!["billing".into()],
+        }
+    }
+
+    /// The written JSON is the rendered document, for users with and without the enterprise
+    /// extension, memberships, a login time, escapes and an inactive status.
+    #[test]
+    fn written_json_equals_the_rendered_document() {
+        let mut inactive = user(json!({"userName": "tab\there", "displayName": "Zoë \"Z\" ☃"}));
+        inactive.lifecycle = Lifecycle::new(Status::Deactivated);
+        inactive.last_login_at = None;
+        let cases = [
+            (user(json!({"userName": "ada@example.com"})), Vec::new()),
+            (
+                user(json!({
+                    "userName": "ada@example.com",
+                    "name": {"givenName": "Ada", "familyName": "Lovelace"},
+                    "emails": [{"value": "ada@example.com", "type": "work", "primary": true}],
+                    ENTERPRISE_USER: {"employeeNumber": "42", "manager": {"value": "m-1"}},
+                    "title": "Analyst",
+                })),
+                vec![membership("g-1", "Finance"), membership("g-2", "Back\\slash")],
+            ),
+            (inactive, vec![membership("g-3", "Ops")]),
+        ];
+        for (user, memberships) in cases {
+            let mut written = Vec::new();
+            write_json(&mut written, &user, &memberships, "https://hub.example/scim/v2");
+            let parsed: Value = serde_json::from_slice(&written).expect("the written JSON does not parse");
+            let rendered = render(&user, &memberships, "https://hub.example/scim/v2");
+            assert_eq!(parsed, rendered);
+            assert_eq!(
+                parsed.as_object().unwrap().keys().collect::<Vec<_>>(),
+                rendered.as_object().unwrap().keys().collect::<Vec<_>>(),
+                "members in another order"
+            );
+        }
     }
 }
