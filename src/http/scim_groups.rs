@@ -20,7 +20,7 @@ use super::response::ScimResponse;
 use super::scim_users::{change_context, search_request_params};
 use super::AppState;
 use crate::scim::cursor::CursorContext;
-use crate::scim::list::parse_params;
+use crate::scim::list::{parse_params, write_with_resources};
 use crate::scim::projection::Projection;
 use crate::scim::schema::GROUP_RESOURCE;
 use crate::scim::user::etag;
@@ -244,36 +244,26 @@ async fn list_groups(state: &AppState, headers: &HeaderMap, caller: &ScimCaller,
 
 /// Serializes a ListResponse of groups, adding to each resource its members as JSON text.
 fn list_bytes(response: &mut Value, members: &[Option<Vec<MemberView>>], base_url: &str, fields: MemberFields) -> Vec<u8> {
-    let resources = match response.get_mut("Resources") {
+    let items = match response.get_mut("Resources") {
         Some(slot) => std::mem::replace(slot, Value::Array(Vec::new())),
         None => Value::Array(Vec::new()),
     };
-    let outer = serde_json::to_vec(&response).unwrap_or_default();
-
-    // `"Resources":[]` can only be the key itself: inside a JSON string the quotes would be
-    // escaped. It is cut open and the resources are written in between.
-    let marker = br#""Resources":[]"#;
-    let Some(at) = outer.windows(marker.len()).position(|window| window == marker) else {
-        return outer;
-    };
-    let mut bytes = Vec::with_capacity(outer.len());
-    bytes.extend_from_slice(&outer[..at + marker.len() - 1]);
-    let items = match resources {
+    let items = match items {
         Value::Array(items) => items,
         _ => Vec::new(),
     };
-    for (index, item) in items.iter().enumerate() {
-        if index > 0 {
-            bytes.push(b',');
-        }
-        let mut resource = serde_json::to_vec(item).unwrap_or_default();
-        if let Some(Some(list)) = members.get(index) {
-            append_members(&mut resource, list, base_url, fields);
-        }
-        bytes.extend_from_slice(&resource);
-    }
-    bytes.extend_from_slice(&outer[at + marker.len() - 1..]);
-    bytes
+    let resources: Vec<Vec<u8>> = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let mut resource = serde_json::to_vec(item).unwrap_or_default();
+            if let Some(Some(list)) = members.get(index) {
+                append_members(&mut resource, list, base_url, fields);
+            }
+            resource
+        })
+        .collect();
+    write_with_resources(response, &resources)
 }
 
 /// POST /Groups/.search (RFC 7644 §3.4.3).

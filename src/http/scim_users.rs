@@ -15,14 +15,14 @@ use super::response::ScimResponse;
 use super::AppState;
 use crate::domain::audit::{Actor, ChangeContext};
 use crate::scim::cursor::CursorContext;
-use crate::scim::list::{cursor_list_response, list_response, parse_params, ListParams, PageCursors};
+use crate::scim::list::{cursor_list_response, list_response, parse_params, write_with_resources, ListParams, PageCursors};
 use crate::scim::projection::Projection;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use crate::scim::user::{etag, write_json};
 use crate::scim::ScimError;
 use crate::service::search;
 use crate::service::invitations::Inviter;
-use crate::service::users::{self, UserRecord};
+use crate::service::users::{self, UserJson, UserRecord};
 
 pub(crate) fn change_context(caller: &ScimCaller, request_id: &RequestId) -> ChangeContext {
     ChangeContext {
@@ -205,13 +205,25 @@ async fn list_users(
         now: state.clock.now().timestamp(),
         key: state.session_keys.cursor_key(),
     };
-    let page = users::list(&state.store, &caller.0.organization.id, &params, &base_url, cursor_context).await?;
-    let resources = page
-        .users
-        .into_iter()
-        .map(|user| projection.apply(&USER_RESOURCE, user))
-        .collect();
-    Ok(ScimResponse::ok(page_response(page.total, &params, page.cursors, resources)))
+    let form = if projection.is_empty() { users::PageForm::Json } else { users::PageForm::Documents };
+    let page = users::list(&state.store, &caller.0.organization.id, &params, &base_url, form, cursor_context).await?;
+
+    let mut documents = Vec::with_capacity(page.users.len());
+    let mut written = Vec::new();
+    for user in page.users {
+        match user {
+            UserJson::Document(document) => documents.push(projection.apply(&USER_RESOURCE, document)),
+            UserJson::Written(json) => written.push(json),
+        }
+    }
+    if written.is_empty() {
+        return Ok(ScimResponse::ok(page_response(page.total, &params, page.cursors, documents)));
+    }
+
+    // A page is written whole or rendered whole, so `documents` is empty here.
+    let mut response = page_response(page.total, &params, page.cursors, Vec::new());
+    response["itemsPerPage"] = written.len().into();
+    Ok(ScimResponse::raw(write_with_resources(&response, &written)))
 }
 
 /// POST /Users/.search (RFC 7644 §3.4.3): the list parameters in a SearchRequest body.

@@ -117,6 +117,31 @@ fn list_head(total_results: i64) -> Map<String, Value> {
     response
 }
 
+/// Serializes a ListResponse whose `Resources` member is empty, writing `resources` (each one
+/// resource's JSON text) into it.
+pub fn write_with_resources(response: &Value, resources: &[Vec<u8>]) -> Vec<u8> {
+    let outer = serde_json::to_vec(response).unwrap_or_default();
+
+    // `"Resources":[]` can only be the key itself: inside a JSON string the quotes would be
+    // escaped. It is cut open and the resources are written in between.
+    let marker = br#""Resources":[]"#;
+    let Some(at) = outer.windows(marker.len()).position(|window| window == marker) else {
+        return outer;
+    };
+    let split = at + marker.len() - 1;
+    let length = outer.len() + resources.iter().map(|resource| resource.len() + 1).sum::<usize>();
+    let mut bytes = Vec::with_capacity(length);
+    bytes.extend_from_slice(&outer[..split]);
+    for (index, resource) in resources.iter().enumerate() {
+        if index > 0 {
+            bytes.push(b',');
+        }
+        bytes.extend_from_slice(resource);
+    }
+    bytes.extend_from_slice(&outer[split..]);
+    bytes
+}
+
 /// The cursors of a page (RFC 9865 §2.2), each absent when there is no page that way.
 #[derive(Debug, Clone, Default)]
 pub struct PageCursors {

@@ -420,6 +420,7 @@ struct GroupLister<'a> {
 
 impl Lister for GroupLister<'_> {
     type Item = Group;
+    type Output = Value;
 
     fn target(&self) -> Target {
         Target::Groups

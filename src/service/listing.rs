@@ -26,6 +26,9 @@ use crate::storage::{Backend, Keyed, ListQuery, StorageError};
 pub(crate) trait Lister {
     type Item;
 
+    /// What a page holds; a document unless the resource type writes its own JSON.
+    type Output: From<Value>;
+
     fn target(&self) -> Target;
 
     /// Counts the resources a condition selects.
@@ -38,6 +41,12 @@ pub(crate) trait Lister {
     /// attribute a filter evaluated in memory may read.
     async fn render(&self, items: Vec<Self::Item>, for_filter: bool) -> Result<Vec<Value>, StorageError>;
 
+    /// Renders a page that SQL selected, which nothing reads before the response.
+    async fn render_page(&self, items: Vec<Self::Item>) -> Result<Vec<Self::Output>, StorageError> {
+        let documents = self.render(items, false).await?;
+        Ok(documents.into_iter().map(Self::Output::from).collect())
+    }
+
     /// Returns a place at or before the 0-based `offset` of the unfiltered list in insertion
     /// order to start a page from, or `None` to step over `offset` rows.
     async fn anchor(&self, _offset: i64) -> Result<Option<Anchor>, StorageError> {
@@ -46,15 +55,15 @@ pub(crate) trait Lister {
 }
 
 /// One page of a listing.
-pub struct Page {
+pub struct Page<T> {
     pub total: i64,
-    pub resources: Vec<Value>,
+    pub resources: Vec<T>,
     /// The page's cursors, for a cursor request.
     pub cursors: Option<PageCursors>,
 }
 
 /// Lists resources for validated parameters; `context` dates, signs and checks cursors.
-pub(crate) async fn list<L: Lister>(lister: &L, backend: Backend, params: &ListParams, context: CursorContext<'_>) -> ServiceResult<Page> {
+pub(crate) async fn list<L: Lister>(lister: &L, backend: Backend, params: &ListParams, context: CursorContext<'_>) -> ServiceResult<Page<L::Output>> {
     let resource = lister.target();
     let definition = resource.resource();
     if let Some(filter) = &params.filter {
@@ -132,7 +141,7 @@ async fn list_in_sql<L: Lister>(
     params: &ListParams,
     cursor: Option<Cursor>,
     context: CursorContext<'_>,
-) -> ServiceResult<Page> {
+) -> ServiceResult<Page<L::Output>> {
     let resource = lister.target();
     if params.cursor.is_none() {
         let window = filter_sql::window(&mut builder, sort_key.as_ref(), seq_column(resource), params.descending, None);
@@ -166,7 +175,7 @@ async fn list_in_sql<L: Lister>(
         } else {
             lister.count(condition.as_deref(), &builder.binds).await?
         };
-        let resources = lister.render(rows.into_iter().map(|row| row.item).collect(), false).await?;
+        let resources = lister.render_page(rows.into_iter().map(|row| row.item).collect()).await?;
         return Ok(Page { total, resources, cursors: None });
     }
 
@@ -193,7 +202,7 @@ async fn list_in_sql<L: Lister>(
         rows.reverse();
     }
     let cursors = keyset_cursors(&rows, boundary, more, fingerprint(resource, params), context);
-    let resources = lister.render(rows.into_iter().map(|row| row.item).collect(), false).await?;
+    let resources = lister.render_page(rows.into_iter().map(|row| row.item).collect()).await?;
     Ok(Page {
         total,
         resources,
@@ -246,7 +255,7 @@ async fn list_in_memory<L: Lister>(
     params: &ListParams,
     cursor: Option<Cursor>,
     context: CursorContext<'_>,
-) -> ServiceResult<Page> {
+) -> ServiceResult<Page<L::Output>> {
     let resource = lister.target();
     let definition = resource.resource();
     // A sort in memory needs every match; otherwise the scan runs in insertion order and keeps
@@ -293,6 +302,7 @@ async fn list_in_memory<L: Lister>(
     // Index pages need no fingerprint, and computing one walks and hashes the whole filter.
     let query = if params.cursor.is_some() { fingerprint(resource, params) } else { String::new() };
     let (resources, cursors) = window.finish(params, query, context);
+    let resources = resources.into_iter().map(L::Output::from).collect();
     Ok(Page { total, resources, cursors })
 }
 

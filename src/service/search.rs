@@ -73,7 +73,8 @@ async fn search_type(
         ..params.clone()
     };
     let documents = if std::ptr::eq(resource, &*USER_RESOURCE) {
-        users::list(store, org_id, &everything, base_url, context).await?.users
+        let page = users::list(store, org_id, &everything, base_url, users::PageForm::Documents, context).await?;
+        page.users.into_iter().filter_map(users::UserJson::into_document).collect()
     } else {
         // Members are read when a filter in memory may look at them.
         groups::list(store, org_id, &everything, base_url, with_members || !suits, context).await?.groups

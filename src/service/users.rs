@@ -19,7 +19,7 @@ use super::listing::{self, Lister};
 use crate::scim::cursor::CursorContext;
 use crate::scim::list::{ListParams, PageCursors};
 use crate::scim::schema::USER_RESOURCE;
-use crate::scim::user::{etag, patch_view, render, render_owned, split_input, UserInput};
+use crate::scim::user::{etag, patch_view, render, render_owned, split_input, write_json, UserInput};
 use crate::scim::{patch, ScimError};
 use crate::storage::organizations::Organization;
 use crate::storage::filter_sql::{Bind, Target};
@@ -486,14 +486,53 @@ fn audit_snapshot(user: &User) -> Value {
 /// A page of users with the total number of matches.
 pub struct UserPage {
     pub total: i64,
-    pub users: Vec<Value>,
+    pub users: Vec<UserJson>,
     pub cursors: Option<PageCursors>,
+}
+
+/// A user of a page: its rendered document, or its JSON written directly when the caller
+/// asked for that and the page was selected in SQL.
+pub enum UserJson {
+    Document(Value),
+    Written(Vec<u8>),
+}
+
+impl UserJson {
+    /// Returns the document, or `None` for written JSON.
+    pub fn into_document(self) -> Option<Value> {
+        match self {
+            UserJson::Document(document) => Some(document),
+            UserJson::Written(_) => None,
+        }
+    }
+}
+
+impl From<Value> for UserJson {
+    fn from(document: Value) -> UserJson {
+        UserJson::Document(document)
+    }
+}
+
+/// How a page of users comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageForm {
+    /// Documents, for a projection or further work.
+    Documents,
+    /// JSON text where possible, for a response with every attribute returned by default.
+    Json,
 }
 
 /// Lists users for a query (RFC 7644 §3.4.2), returning rendered resources before projection.
 /// `context` dates, signs and checks cursors.
-pub async fn list(store: &Store, org_id: &str, params: &ListParams, base_url: &str, context: CursorContext<'_>) -> ServiceResult<UserPage> {
-    let lister = UserLister { store, org_id, base_url };
+pub async fn list(
+    store: &Store,
+    org_id: &str,
+    params: &ListParams,
+    base_url: &str,
+    form: PageForm,
+    context: CursorContext<'_>,
+) -> ServiceResult<UserPage> {
+    let lister = UserLister { store, org_id, base_url, form };
     let page = listing::list(&lister, store.backend(), params, context).await?;
     Ok(UserPage {
         total: page.total,
@@ -506,10 +545,12 @@ struct UserLister<'a> {
     store: &'a Store,
     org_id: &'a str,
     base_url: &'a str,
+    form: PageForm,
 }
 
 impl Lister for UserLister<'_> {
     type Item = users::UserWithGroups;
+    type Output = UserJson;
 
     fn target(&self) -> Target {
         Target::Users
@@ -531,6 +572,20 @@ impl Lister for UserLister<'_> {
         Ok(items
             .into_iter()
             .map(|found| render_owned(found.user, &found.memberships, self.base_url))
+            .collect())
+    }
+
+    async fn render_page(&self, items: Vec<users::UserWithGroups>) -> Result<Vec<UserJson>, StorageError> {
+        if self.form == PageForm::Documents {
+            return Ok(self.render(items, false).await?.into_iter().map(UserJson::Document).collect());
+        }
+        Ok(items
+            .iter()
+            .map(|found| {
+                let mut json = Vec::with_capacity(1024);
+                write_json(&mut json, &found.user, &found.memberships, self.base_url);
+                UserJson::Written(json)
+            })
             .collect())
     }
 }
