@@ -513,7 +513,7 @@ impl From<Value> for UserJson {
     }
 }
 
-/// How a page of users comes back.
+/// The form a page of users comes back in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageForm {
     /// Documents, for a projection or further work.
