@@ -49,13 +49,46 @@ fn nesting_depth(text: &str) -> usize {
 /// old Microsoft sample shows. An error about a filter that mentions `password` does not
 /// repeat the filter, because error details are logged and kept in the request log.
 pub fn parse(text: &str) -> Result<Filter, ScimError> {
-    parse_text(text).map_err(|error| {
+    let filter = parse_text(text).map_err(|error| {
         if text.to_ascii_lowercase().contains("password") {
             ScimError::invalid_filter("The filter is not valid SCIM filter syntax; it is not repeated here because it mentions password.")
         } else {
             error
         }
-    })
+    })?;
+    match nul_comparison(&filter) {
+        Some(path) => Err(ScimError::invalid_filter(format!(
+            "The filter compares {path} with a value that contains the character U+0000, which no stored value holds."
+        ))),
+        None => Ok(filter),
+    }
+}
+
+/// Returns the attribute path of a comparison whose value contains U+0000. Request bodies
+/// refuse the character, and PostgreSQL cannot compare text that holds it.
+pub fn nul_comparison(filter: &Filter) -> Option<String> {
+    match filter {
+        Filter::Attr(expression) => nul_in_expression(expression),
+        Filter::ValuePath(path) => nul_in_value_filter(&path.filter).map(|inner| format!("{}[{inner}]", path.attr)),
+        Filter::Not(inner) => nul_comparison(inner),
+        Filter::And(operands) | Filter::Or(operands) => operands.iter().find_map(nul_comparison),
+    }
+}
+
+/// Returns the attribute path of a comparison in a value filter whose value contains U+0000.
+pub fn nul_in_value_filter(filter: &ValFilter) -> Option<String> {
+    match filter {
+        ValFilter::Attr(expression) => nul_in_expression(expression),
+        ValFilter::Not(inner) => nul_in_value_filter(inner),
+        ValFilter::And(operands) | ValFilter::Or(operands) => operands.iter().find_map(nul_in_value_filter),
+    }
+}
+
+fn nul_in_expression(expression: &AttrExp) -> Option<String> {
+    match expression {
+        AttrExp::Comparison(path, _, CompValue::Str(value)) if value.contains('\0') => Some(path.to_string()),
+        _ => None,
+    }
 }
 
 fn parse_text(text: &str) -> Result<Filter, ScimError> {

@@ -346,6 +346,7 @@ fn member_path(path: &str) -> Result<Option<MemberTarget>, ScimError> {
     let Ok(parsed) = super::parse_cache::patch_path(path) else {
         return Ok(None);
     };
+    super::patch::check_no_nul(&parsed)?;
     let (attr, filter, sub) = match parsed {
         PatchPath::Attr(attr) => {
             let sub = attr.sub_attr.clone();

@@ -128,6 +128,18 @@ pub fn apply(
     Ok(patched)
 }
 
+/// Refuses a value filter that compares with U+0000, as filters on lists are refused.
+pub fn check_no_nul(path: &PatchPath) -> Result<(), ScimError> {
+    let PatchPath::Value(value_path) = path else { return Ok(()) };
+    match super::filter::nul_in_value_filter(&value_path.filter) {
+        Some(attribute) => Err(ScimError::invalid_path(format!(
+            "The path compares {}.{attribute} with a value that contains the character U+0000, which no stored value holds.",
+            value_path.attr
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn apply_operation(
     resource: &'static ResourceTypeDef,
     document: &mut Map<String, Value>,
@@ -141,6 +153,7 @@ fn apply_operation(
     }
     let parsed: PatchPath = super::parse_cache::patch_path(path)
         .map_err(|error| ScimError::invalid_path(format!("The path {path:?} is not a valid SCIM path: {error}.")))?;
+    check_no_nul(&parsed)?;
     let target = Target::resolve(resource, &parsed, path)?;
     target.check_mutability(document, operation.kind)?;
     if target.def.mutability == Mutability::WriteOnly {

@@ -153,6 +153,41 @@ async fn invalid_filter_rejected(app: TestApp) {
     }
 }
 
+/// U+0000 in a filter value is refused as in request bodies: PostgreSQL cannot compare text
+/// holding it, and no stored value contains it. Both the JSON escape and the raw character.
+async fn nul_in_filter_rejected(app: TestApp) {
+    app.create_user("nul@example.com", json!({})).await;
+    for filter in ["userName eq \"nul\\u0000@example.com\"", "userName eq \"nul\u{0}@example.com\"", "emails[value co \"\\u0000\"]"] {
+        let (status, body) = app.list_users(&[("filter", filter)]).await;
+
+        assert_eq!(status, 400, "filter {filter:?}: {body}");
+        assert_eq!(body["scimType"], json!("invalidFilter"), "filter {filter:?}: wrong scimType: {body}");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("U+0000") || detail.contains("control character"), "filter {filter:?}: {body}");
+    }
+}
+
+/// U+0000 in a PATCH path's value filter gets a 400 as well, on users and on group members.
+async fn nul_in_patch_path_rejected(app: TestApp) {
+    let user = app.create_user("nulpath@example.com", json!({"emails": [{"value": "nulpath@example.com", "type": "work"}]})).await;
+    let user_id = user["id"].as_str().unwrap();
+    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Nul", "members": [{"value": user_id}]});
+    let (status, group) = status_and_json(app.post("/Groups", &group).await).await;
+    assert_eq!(status, 201, "{group}");
+    let group_id = group["id"].as_str().unwrap();
+
+    for (path, attribute_path) in [
+        (format!("/Users/{user_id}"), "emails[value eq \"a\\u0000\"]"),
+        (format!("/Groups/{group_id}"), "members[value eq \"\\u0000\"]"),
+    ] {
+        let body = patch_body(json!([{"op": "remove", "path": attribute_path}]));
+        let (status, body) = status_and_json(app.patch(&path, &body).await).await;
+
+        assert_eq!(status, 400, "{path} {attribute_path}: {body}");
+        assert!(body["detail"].as_str().unwrap_or_default().contains("U+0000"), "{path}: {body}");
+    }
+}
+
 /// Lists with a filter while the organization has no users and expects `invalidFilter`.
 async fn assert_filter_rejected_without_users(app: &TestApp, filter: &str) {
     let (status, body) = app.list_users(&[("filter", filter)]).await;
@@ -505,6 +540,8 @@ async fn root_search_rejects_unknown_attribute(app: TestApp) {
 }
 
 both_backends!(
+    nul_in_filter_rejected,
+    nul_in_patch_path_rejected,
     malformed_json_rejected,
     non_object_body_rejected,
     missing_schemas_rejected,
