@@ -2,7 +2,7 @@
 //!
 //! `scim_v2` parses with a lalrpop lexer whose lazy DFA starts empty on every call, so each
 //! parse rebuilds the DFA states it walks. In a profile of `GET /Users?filter=userName eq "x"`
-//! that was a sixth of Hub's CPU time. Providers send few shapes with many values: Entra asks
+//! that was a sixth of Hub's CPU time. Providers send few shapes with many values: Entra sends
 //! `userName eq "…"` for every user it provisions. So the string literals are cut out of the
 //! text, the rest (the shape) is parsed once, and each later request clones the parsed shape
 //! and puts its own values back.

@@ -26,7 +26,7 @@ use crate::storage::{Backend, Keyed, ListQuery, StorageError};
 pub(crate) trait Lister {
     type Item;
 
-    /// What a page holds; a document unless the resource type writes its own JSON.
+    /// The form of a page's resources: a document, unless the resource type writes its own JSON.
     type Output: From<Value>;
 
     fn target(&self) -> Target;

@@ -224,8 +224,8 @@ async fn user_groups_attribute_lists_memberships(app: TestApp) {
     assert_scim_error(status, &error, 400, Some("mutability"));
 }
 
-/// A user's `groups` follow the groups' creation order, whatever order the memberships were
-/// made in, on a read by id and in a list.
+/// Checks that a user's `groups` follow the groups' creation order, whatever order the
+/// memberships were made in, on a read by id and in a list.
 async fn user_groups_follow_group_creation_order(app: TestApp) {
     let alice = app.create_user("alice@example.com", json!({})).await;
     let mut groups = Vec::new();
