@@ -6,32 +6,37 @@ use serde_json::Value;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
+/// The body of a SCIM response.
+pub enum Body {
+    /// A document, serialized when the response is sent.
+    Document(Value),
+    /// JSON text that the handler wrote itself (a large group's members, or a user without
+    /// attribute projection).
+    Json(Vec<u8>),
+}
+
 /// A SCIM resource or message with optional ETag and Location headers.
 pub struct ScimResponse {
     pub status: StatusCode,
-    pub body: Value,
+    pub body: Body,
     pub etag: Option<String>,
     pub location: Option<String>,
-    /// The serialized body, when a handler wrote it itself (a large group's members, or a
-    /// user without attribute projection). It replaces `body`.
-    pub raw_body: Option<Vec<u8>>,
 }
 
 impl ScimResponse {
     pub fn ok(body: Value) -> Self {
         ScimResponse {
             status: StatusCode::OK,
-            body,
+            body: Body::Document(body),
             etag: None,
             location: None,
-            raw_body: None,
         }
     }
 
-    /// A response whose body the handler serialized itself.
-    pub fn raw(body: Vec<u8>) -> Self {
+    /// Returns a 200 response whose body the handler serialized itself.
+    pub fn json(body: Vec<u8>) -> Self {
         ScimResponse {
-            raw_body: Some(body),
+            body: Body::Json(body),
             ..ScimResponse::ok(Value::Null)
         }
     }
@@ -44,9 +49,9 @@ impl ScimResponse {
 
 impl IntoResponse for ScimResponse {
     fn into_response(self) -> Response {
-        let body = match self.raw_body {
-            Some(bytes) => bytes,
-            None => serde_json::to_vec(&self.body).unwrap_or_default(),
+        let body = match self.body {
+            Body::Json(bytes) => bytes,
+            Body::Document(document) => serde_json::to_vec(&document).unwrap_or_default(),
         };
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();

@@ -65,8 +65,7 @@ fn group_response(
     let base_url = state.scim_base_url(headers);
     let projection = projection_from(query)?;
     let body = crate::scim::group::render_projected(&record.group, record.members.as_deref(), &base_url, &projection);
-    let mut response = ScimResponse::ok(Value::Null).with_etag(etag(record.group.version));
-    response.raw_body = Some(body);
+    let mut response = ScimResponse::json(body).with_etag(etag(record.group.version));
     response.status = status;
     if status == StatusCode::CREATED {
         response.location = Some(format!("{base_url}/Groups/{}", record.group.id));
@@ -234,12 +233,10 @@ async fn list_groups(state: &AppState, headers: &HeaderMap, caller: &ScimCaller,
     }
 
     let mut response = super::scim_users::page_response(page.total, &params, page.cursors, resources);
-    let mut reply = ScimResponse::ok(Value::Null);
     match fields {
-        Some(fields) if members.iter().any(Option::is_some) => reply.raw_body = Some(list_bytes(&mut response, &members, &base_url, fields)),
-        _ => reply.body = response,
+        Some(fields) if members.iter().any(Option::is_some) => Ok(ScimResponse::json(list_bytes(&mut response, &members, &base_url, fields))),
+        _ => Ok(ScimResponse::ok(response)),
     }
-    Ok(reply)
 }
 
 /// Serializes a ListResponse of groups, adding to each resource its members as JSON text.

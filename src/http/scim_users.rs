@@ -49,7 +49,7 @@ fn user_response(
     let mut response = if projection.is_empty() {
         let mut body = Vec::with_capacity(1024);
         write_json(&mut body, &record.user, &record.memberships, &base_url);
-        ScimResponse::raw(body)
+        ScimResponse::json(body)
     } else {
         ScimResponse::ok(projection.apply(&USER_RESOURCE, record.into_resource(&base_url)))
     }
@@ -223,7 +223,7 @@ async fn list_users(
     // A page is written whole or rendered whole, so `documents` is empty here.
     let mut response = page_response(page.total, &params, page.cursors, Vec::new());
     response["itemsPerPage"] = written.len().into();
-    Ok(ScimResponse::raw(write_with_resources(&response, &written)))
+    Ok(ScimResponse::json(write_with_resources(&response, &written)))
 }
 
 /// POST /Users/.search (RFC 7644 §3.4.3): the list parameters in a SearchRequest body.

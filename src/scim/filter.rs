@@ -58,7 +58,7 @@ pub fn parse(text: &str) -> Result<Filter, ScimError> {
     })?;
     match nul_comparison(&filter) {
         Some(path) => Err(ScimError::invalid_filter(format!(
-            "The filter compares {path} with a value that contains the character U+0000, which no stored value holds."
+            "The filter value for {path} contains the invalid character U+0000; remove it from the value."
         ))),
         None => Ok(filter),
     }

@@ -128,12 +128,12 @@ pub fn apply(
     Ok(patched)
 }
 
-/// Refuses a value filter that compares with U+0000, as filters on lists are refused.
+/// Rejects a value filter that compares with U+0000, as list filters are rejected.
 pub fn check_no_nul(path: &PatchPath) -> Result<(), ScimError> {
     let PatchPath::Value(value_path) = path else { return Ok(()) };
     match super::filter::nul_in_value_filter(&value_path.filter) {
         Some(attribute) => Err(ScimError::invalid_path(format!(
-            "The path compares {}.{attribute} with a value that contains the character U+0000, which no stored value holds.",
+            "The path's filter value for {}.{attribute} contains the invalid character U+0000; remove it from the value.",
             value_path.attr
         ))),
         None => Ok(()),

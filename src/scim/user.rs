@@ -174,7 +174,7 @@ fn write_member(out: &mut Vec<u8>, name: &str, value: &Value) {
 }
 
 fn write_string(out: &mut Vec<u8>, text: &str) {
-    // serde_json fails only on errors of the writer, and writing to a Vec returns none.
+    // serde_json fails only when the writer fails, and writing to a Vec does not fail.
     let _ = serde_json::to_writer(&mut *out, text);
 }
 
