@@ -5,8 +5,9 @@
 #   conformance/bench/run.sh
 #
 # Starts Hub on 127.0.0.1:$BENCH_PORT with a fresh database, seeds users and groups
-# through the SCIM API, runs wrk against each operation, stops Hub, then runs the peers
-# one at a time and prints one table. Settings come from environment variables.
+# through the SCIM API, runs wrk against each operation and then against the axum
+# hello-world, stops Hub, then runs the peers one at a time and prints one table. Settings
+# come from environment variables.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,6 +23,7 @@ BENCH_OPS="${BENCH_OPS:-get filter-username filter-externalid list-first list-pa
 BENCH_PEERS="${BENCH_PEERS-scim2-server scimmy-sqlite ceiling}"
 BENCH_HARNESS_DIR="${BENCH_HARNESS_DIR:-$REPO_ROOT/../shared/bench}"
 BENCH_PEER_PORT="${BENCH_PEER_PORT:-18290}"
+BENCH_CEILING_PORT="${BENCH_CEILING_PORT:-$((BENCH_PEER_PORT + 1))}"
 BENCH_PEER_USERS="${BENCH_PEER_USERS:-$BENCH_USERS}"
 BENCH_PEER_SEED_MAX_S="${BENCH_PEER_SEED_MAX_S:-600}"
 
@@ -32,6 +34,7 @@ KNOWN_OPS=" get filter-username filter-externalid list-first list-page list-last
 PEER_OPERATION_MAP="create=create filter=filter-username get=get patch=patch-user list=list-page"
 
 COMPARE_PID=""
+CEILING_PID=""
 
 cleanup() {
   if [ -n "$COMPARE_PID" ] && kill -0 "$COMPARE_PID" 2>/dev/null; then
@@ -48,6 +51,7 @@ cleanup() {
     fi
     wait "$COMPARE_PID" 2>/dev/null || true
   fi
+  stop_ceiling
   cleanup_common
 }
 trap cleanup EXIT
@@ -158,14 +162,77 @@ measure_hub() {  # OUT_DIR RESULTS_FILE TOTAL_USERS
         run_wrk_phase "$results_file" "$out_dir" "$operation" "$BENCH_CONNECTIONS" "$BENCH_DURATION" \
           users="$out_dir/users.tsv" groups="$out_dir/groups.txt" ;;
     esac
+    measure_ceiling "$out_dir" "$results_file" "$operation"
   done
+}
+
+# Whether BENCH_PEERS names the ceiling, which run.sh measures itself.
+ceiling_wanted() {
+  case " $BENCH_PEERS " in
+    *" ceiling "*) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+# Starts the harness's axum hello-world on 127.0.0.1:$BENCH_CEILING_PORT beside Hub. Its
+# start script builds it on first use, so this runs before Hub's phases, never during them.
+start_ceiling() {
+  ceiling_wanted || return 0
+  local start_script="$BENCH_HARNESS_DIR/peers/start-ceiling.sh"
+  if [ ! -x "$start_script" ]; then
+    log "no ceiling start script at $start_script; the report has no ceiling rows"
+    return 0
+  fi
+  require_free_port "$BENCH_CEILING_PORT"
+  log "starting the ceiling on 127.0.0.1:$BENCH_CEILING_PORT"
+  CEILING_PID="$("$start_script" "$BENCH_CEILING_PORT" | tail -n 1)"
+}
+
+# Stops the ceiling, which its start script put in a process group of its own.
+stop_ceiling() {
+  [ -n "$CEILING_PID" ] || return 0
+  kill -TERM -- "-$CEILING_PID" 2>/dev/null || kill -TERM "$CEILING_PID" 2>/dev/null || true
+  CEILING_PID=""
+}
+
+# Measures the ceiling right after Hub's phase of OPERATION, so that both figures of a ratio
+# come from the same minutes: this machine's speed drifts by up to 2 times over a run. The
+# ceiling returns the same document for every request, so it gets GET /Users/{id} whatever
+# the operation. bulk-create runs at fewer connections and has no ceiling row.
+measure_ceiling() {  # OUT_DIR RESULTS_FILE OPERATION
+  local out_dir="$1" results_file="$2" operation="$3"
+  [ -n "$CEILING_PID" ] || return 0
+  [ "$operation" != bulk-create ] || return 0
+  local output="$out_dir/wrk-ceiling-$operation.txt"
+  log "measuring the ceiling after $operation: $BENCH_CONNECTIONS connections for $BENCH_DURATION s"
+  wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d"${BENCH_DURATION}s" --timeout "${BENCH_TIMEOUT}s" \
+    -s "$BENCH_DIR/load.lua" "http://127.0.0.1:$BENCH_CEILING_PORT" -- op=get base="$SCIM_BASE" \
+    users="$out_dir/users.tsv" threads="$BENCH_THREADS" out="$out_dir" tag="$(basename "$out_dir")" \
+    >"$output" 2>&1 &
+  WRK_PID=$!
+  wait "$WRK_PID" || true
+  WRK_PID=""
+  record_wrk_result "$results_file" ceiling "$operation" "$output"
+}
+
+# Appends the ceiling's peak RSS to RESULTS_FILE.
+record_ceiling_rss() {  # RESULTS_FILE
+  [ -n "$CEILING_PID" ] || return 0
+  local kib
+  kib="$(awk '/^VmHWM:/ { print $2 }' "/proc/$CEILING_PID/status" 2>/dev/null || true)"
+  [ -n "$kib" ] || return 0
+  printf 'ceiling\tpeak-rss\t%s\t-\t-\t-\t-\t\n' "$(awk -v kib="$kib" 'BEGIN { printf "%.1f", kib / 1024 }')" >>"$1"
 }
 
 # Runs the side-by-side harness against each peer and appends its rows to RESULTS_FILE,
 # with the operations renamed to Hub's. The harness seeds each peer by POST /Users.
 measure_peers() {  # OUT_DIR RESULTS_FILE
-  local out_dir="$1" results_file="$2"
-  [ -n "$BENCH_PEERS" ] || return 0
+  local out_dir="$1" results_file="$2" peer peers=""
+  for peer in $BENCH_PEERS; do
+    [ "$peer" = ceiling ] || peers="$peers $peer"
+  done
+  peers="${peers# }"
+  [ -n "$peers" ] || return 0
   if [ ! -x "$BENCH_HARNESS_DIR/compare.sh" ]; then
     log "no side-by-side harness at $BENCH_HARNESS_DIR (compare.sh); set BENCH_HARNESS_DIR, or BENCH_PEERS= to skip the peers"
     return 0
@@ -176,11 +243,11 @@ measure_peers() {  # OUT_DIR RESULTS_FILE
     # NOTE: the harness caps every phase at 10 s, so longer Hub phases are not matched.
     log "the peer harness runs each phase for at most 10 s; BENCH_DURATION is $BENCH_DURATION"
   fi
-  log "running peers ($BENCH_PEERS) with $BENCH_PEER_USERS users each; output in $out_dir/peers.log"
-  # shellcheck disable=SC2086 # BENCH_PEERS is a list of target names
+  log "running peers ($peers) with $BENCH_PEER_USERS users each; output in $out_dir/peers.log"
+  # shellcheck disable=SC2086 # peers is a list of target names
   RUN_DIR="$out_dir/peers" PORT="$BENCH_PEER_PORT" N="$BENCH_PEER_USERS" CONC="$BENCH_CONNECTIONS" \
     DUR="$peer_duration" SEED_MAX_S="$BENCH_PEER_SEED_MAX_S" WRK_THREADS="$BENCH_THREADS" \
-    setsid "$BENCH_HARNESS_DIR/compare.sh" $BENCH_PEERS >"$out_dir/peers.log" 2>&1 &
+    setsid "$BENCH_HARNESS_DIR/compare.sh" $peers >"$out_dir/peers.log" 2>&1 &
   COMPARE_PID=$!
   wait "$COMPARE_PID" || log "the peer harness exited with an error; see $out_dir/peers.log"
   COMPARE_PID=""
@@ -239,6 +306,7 @@ main() {
   : >"$results_file"
   log "output folder: $out_dir"
 
+  start_ceiling
   start_hub "$out_dir"
   seed_hub "$out_dir"
   local total
@@ -258,6 +326,8 @@ main() {
   rss_end="$(hub_peak_rss_mib)"
   printf 'hub\tpeak-rss\t%s\t-\t-\t-\t-\t\n' "$rss_end" >>"$results_file"
   stop_hub
+  record_ceiling_rss "$results_file"
+  stop_ceiling
 
   measure_peers "$out_dir" "$results_file"
 
