@@ -48,11 +48,21 @@ impl Client {
     }
 }
 
-async fn start_server() -> (Client, tempfile::TempDir) {
+/// A PostgreSQL database made for one run, dropped at its end.
+struct BenchDatabase {
+    admin_url: String,
+    name: String,
+}
+
+async fn start_server() -> (Client, tempfile::TempDir, Option<BenchDatabase>) {
     let data_dir = tempfile::tempdir().expect("cannot create a temp folder");
-    let database_url = match std::env::var("HUB_BENCH_POSTGRES_URL") {
-        Ok(admin_url) if !admin_url.is_empty() => create_postgres_database(&admin_url).await,
-        _ => format!("sqlite://{}", data_dir.path().join("hub.db").display()),
+    let database = match std::env::var("HUB_BENCH_POSTGRES_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => Some(create_postgres_database(&admin_url).await),
+        _ => None,
+    };
+    let database_url = match &database {
+        Some(database) => database_url(database),
+        None => format!("sqlite://{}", data_dir.path().join("hub.db").display()),
     };
     let config = ServeConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -82,16 +92,34 @@ async fn start_server() -> (Client, tempfile::TempDir) {
         http: reqwest::Client::new(),
         base: format!("http://127.0.0.1:{port}/scim/v2"),
     };
-    (client, data_dir)
+    (client, data_dir, database)
 }
 
-async fn create_postgres_database(admin_url: &str) -> String {
+async fn create_postgres_database(admin_url: &str) -> BenchDatabase {
     use sqlx::Connection;
     let name = format!("hub_bench_{}", uuid::Uuid::new_v4().simple());
     let mut connection = sqlx::PgConnection::connect(admin_url).await.expect("cannot connect to PostgreSQL");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.expect("cannot create database");
-    let (base, _) = admin_url.rsplit_once('/').expect("URL has no database path");
-    format!("{base}/{name}")
+    BenchDatabase {
+        admin_url: admin_url.to_string(),
+        name,
+    }
+}
+
+fn database_url(database: &BenchDatabase) -> String {
+    let (base, _) = database.admin_url.rsplit_once('/').expect("URL has no database path");
+    format!("{base}/{}", database.name)
+}
+
+/// Drops the run's database. The server still has connections open to it, so the drop forces
+/// them closed (PostgreSQL 13 and later).
+async fn drop_postgres_database(database: BenchDatabase) {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(&database.admin_url).await.expect("cannot connect to PostgreSQL");
+    let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", database.name);
+    if let Err(error) = sqlx::query(&statement).execute(&mut connection).await {
+        eprintln!("failed to drop the database {}: {error}; drop it with psql", database.name);
+    }
 }
 
 async fn create_users(client: &Client, prefix: &str, count: usize) -> Vec<String> {
@@ -164,7 +192,7 @@ where
 #[tokio::main]
 async fn main() {
     let members: usize = std::env::var("HUB_BENCH_MEMBERS").ok().and_then(|text| text.parse().ok()).unwrap_or(100_000);
-    let (client, _data_dir) = start_server().await;
+    let (client, _data_dir, database) = start_server().await;
 
     let member_ids = create_users(&client, "member", members).await;
     let extra_ids = create_users(&client, "extra", SAMPLES * 2).await;
@@ -219,4 +247,8 @@ async fn main() {
         "\nadding one member: large group costs {:.2}x the 10-member group",
         large_add.as_secs_f64() / small_add.as_secs_f64()
     );
+
+    if let Some(database) = database {
+        drop_postgres_database(database).await;
+    }
 }
