@@ -194,43 +194,27 @@ pub fn sort(
     Ok(())
 }
 
-/// Sorts resources of several types together by `sort_by` (a root search). A resource whose
-/// type lacks the attribute has no value and sorts with those that have none.
-pub fn sort_across_types(
-    items: &mut [(&'static ResourceTypeDef, Value)],
-    sort_by: &str,
-    descending: bool,
-) -> Result<(), ScimError> {
-    let path = parse_sort_path(sort_by)?;
-    let resolved: Vec<Option<ResolvedPath>> = items.iter().map(|(resource, _)| resolve_path(resource, &path).ok()).collect();
-    if !items.is_empty() && resolved.iter().all(Option::is_none) {
-        return Err(ScimError::invalid_value(format!("sortBy {sort_by:?} names no attribute of the resources found.")));
+/// One resource of a search across types, for sorting: its document and the sort path
+/// resolved against its type, `None` when the type lacks the attribute.
+pub type CrossTypeItem<'a> = (Option<&'a ResolvedPath>, &'a Value);
+
+/// Compares two resources of a search across types by the sort path (RFC 7644 §3.4.2.3). A
+/// resource whose type lacks the attribute has no value and sorts with those that have none:
+/// last when ascending, first when descending, as on a single resource type.
+pub fn compare_across_types(left: CrossTypeItem<'_>, right: CrossTypeItem<'_>, descending: bool) -> Ordering {
+    let left_key = left.0.and_then(|resolved| sort_key(left.1, resolved).map(|key| (resolved, key)));
+    let right_key = right.0.and_then(|resolved| sort_key(right.1, resolved));
+    let ordering = match (&left_key, &right_key) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some((resolved, left)), Some(right)) => compare_keys(resolved, Some(left), Some(right)),
+    };
+    if descending {
+        ordering.reverse()
+    } else {
+        ordering
     }
-    let mut keyed: Vec<(Option<(ResolvedPath, Value)>, (&'static ResourceTypeDef, Value))> = items
-        .iter()
-        .zip(resolved)
-        .map(|((resource, document), resolved)| {
-            let key = resolved.and_then(|resolved| sort_key(document, &resolved).map(|key| (resolved, key)));
-            (key, (*resource, document.clone()))
-        })
-        .collect();
-    keyed.sort_by(|(left, _), (right, _)| {
-        let ordering = match (left, right) {
-            (None, None) => Ordering::Equal,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(_), None) => Ordering::Less,
-            (Some((resolved, left)), Some((_, right))) => compare_keys(resolved, Some(left), Some(right)),
-        };
-        if descending {
-            ordering.reverse()
-        } else {
-            ordering
-        }
-    });
-    for (slot, (_, item)) in items.iter_mut().zip(keyed) {
-        *slot = item;
-    }
-    Ok(())
 }
 
 pub fn parse_sort_path(sort_by: &str) -> Result<AttrPath, ScimError> {

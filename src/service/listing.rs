@@ -89,6 +89,19 @@ pub(crate) async fn list<L: Lister>(lister: &L, backend: Backend, params: &ListP
     list_in_memory(lister, builder, translation.sql, params, cursor, context).await
 }
 
+/// Tells whether a query's filter and sort run in SQL. Only then is a page one query; otherwise
+/// every page reads and sorts all the matches again.
+pub(crate) fn runs_in_sql(resource: Target, backend: Backend, params: &ListParams) -> bool {
+    let mut builder = SqlBuilder::new(backend, 2);
+    let exact = params.filter.as_ref().is_none_or(|filter| filter_sql::translate(&mut builder, resource, filter).exact);
+    let sorted_in_sql = match params.sort_by.as_deref().map(parse_sort_path) {
+        None => true,
+        Some(Ok(path)) => filter_sql::sort_key(&mut builder, resource, &path).is_some(),
+        Some(Err(_)) => false,
+    };
+    exact && sorted_in_sql
+}
+
 /// Checks that `sortBy` names an attribute with a single comparable value per resource.
 fn check_sort_path(definition: &'static ResourceTypeDef, sort_by: &str, path: &AttrPath) -> Result<(), ScimError> {
     let resolved = filter::resolve_path(definition, path)

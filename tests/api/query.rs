@@ -584,6 +584,96 @@ async fn root_search_spans_types(app: TestApp) {
     assert_eq!(by_display_name["totalResults"], 4);
 }
 
+async fn create_group(app: &TestApp, name: &str) {
+    let response = app.post("/Groups", &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name})).await;
+    assert_eq!(response.status().as_u16(), 201);
+}
+
+/// Checks that every page of a root search is the matching slice of the whole result, across the point
+/// where users end and groups begin and through the merge of a sort.
+async fn root_search_pages_slice_the_whole_list(app: TestApp) {
+    app.create_user("zoe@example.com", json!({"displayName": "Zoe"})).await;
+    app.create_user("alice@example.com", json!({"displayName": "alice"})).await;
+    app.create_user("nobody@example.com", json!({})).await;
+    app.create_user("bob@example.com", json!({"displayName": "Bob"})).await;
+    for name in ["Admins", "bakers", "Zed"] {
+        create_group(&app, name).await;
+    }
+    let derived_or_b = format!("{HUB_USER}:effectiveRole eq \"Member\" or displayName sw \"b\"");
+    let cases = [
+        (json!({}), vec!["zoe@example.com", "alice@example.com", "nobody@example.com", "bob@example.com", "Admins", "bakers", "Zed"]),
+        (
+            json!({"sortBy": "displayName"}),
+            vec!["Admins", "alice@example.com", "bakers", "bob@example.com", "Zed", "zoe@example.com", "nobody@example.com"],
+        ),
+        (
+            json!({"sortBy": "displayName", "sortOrder": "descending"}),
+            vec!["nobody@example.com", "zoe@example.com", "Zed", "bob@example.com", "bakers", "alice@example.com", "Admins"],
+        ),
+        (
+            json!({"sortBy": "userName"}),
+            vec!["alice@example.com", "bob@example.com", "nobody@example.com", "zoe@example.com", "Admins", "bakers", "Zed"],
+        ),
+        (
+            json!({"sortBy": "userName", "sortOrder": "descending"}),
+            vec!["Admins", "bakers", "Zed", "zoe@example.com", "nobody@example.com", "bob@example.com", "alice@example.com"],
+        ),
+        (
+            json!({"filter": r#"displayName sw "z" or userName sw "b""#, "sortBy": "displayName"}),
+            vec!["bob@example.com", "Zed", "zoe@example.com"],
+        ),
+        (json!({"filter": r#"members pr or displayName eq "bob""#}), vec!["bob@example.com"]),
+        (json!({"filter": "not (userName pr)"}), vec!["Admins", "bakers", "Zed"]),
+        // The derived role is filtered in memory, so users sort in memory while groups sort in SQL.
+        (
+            json!({"filter": derived_or_b, "sortBy": "displayName", "sortOrder": "descending"}),
+            vec!["nobody@example.com", "zoe@example.com", "bob@example.com", "bakers", "alice@example.com"],
+        ),
+    ];
+
+    for (query, expected) in cases {
+        let whole = root_search(&app, with_page(&query, 1, 100)).await;
+        assert_eq!(names_of(&whole), expected, "{query}");
+        for start in 1..=8 {
+            for count in 0..=8 {
+                let page = root_search(&app, with_page(&query, start, count)).await;
+                let slice: Vec<&str> = expected.iter().skip(start as usize - 1).take(count as usize).copied().collect();
+                assert_eq!(names_of(&page), slice, "{query} from {start}, {count}");
+                assert_eq!(page["totalResults"], expected.len(), "{query} from {start}, {count}");
+                assert_eq!(page["startIndex"], start);
+            }
+        }
+    }
+}
+
+fn with_page(query: &Value, start: i64, count: i64) -> Value {
+    let mut query = query.clone();
+    query["startIndex"] = start.into();
+    query["count"] = count.into();
+    query
+}
+
+/// Checks deep pages of a sorted root search: where the page starts among 600 users and 3
+/// groups is found by position, and each page is a slice of the merged sorted list.
+async fn root_search_finds_deep_pages(app: TestApp) {
+    bulk_create_users(&app, "merged", 600, 300).await;
+    for name in ["first", "second", "third"] {
+        create_group(&app, name).await;
+    }
+    let (_, users) = app.list_users(&[("sortBy", "id"), ("count", "1000"), ("attributes", "id")]).await;
+    let (_, groups) = status_and_json(app.get("/Groups?sortBy=id&attributes=id").await).await;
+    let mut ids: Vec<String> = list_resources(&users).iter().chain(list_resources(&groups).iter()).map(|resource| resource["id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+
+    for (start, count) in [(1, 10), (495, 20), (500, 1), (501, 1), (590, 20), (600, 10)] {
+        let page = root_search(&app, json!({"sortBy": "id", "startIndex": start, "count": count, "attributes": "id"})).await;
+        let found: Vec<String> = list_resources(&page).iter().map(|resource| resource["id"].as_str().unwrap().to_string()).collect();
+        let expected: Vec<String> = ids.iter().skip(start - 1).take(count).cloned().collect();
+        assert_eq!(found, expected, "from {start}, {count}");
+        assert_eq!(page["totalResults"], 603);
+    }
+}
+
 async fn unfiltered_total_follows_removals(app: TestApp) {
     let users: Vec<Value> = futures::future::join_all((0..5).map(|index| {
         let app = &app;
@@ -711,5 +801,7 @@ both_backends!(
     complex_attribute_comparison_rejected,
     memory_cursor_survives_deletes,
     root_search_spans_types,
+    root_search_pages_slice_the_whole_list,
+    root_search_finds_deep_pages,
     unfiltered_total_follows_removals,
 );
