@@ -110,22 +110,22 @@ async fn send_invitation(
     Ok((invitation, mail_id))
 }
 
-/// Returns the address an invitation goes to: the primary email, else the first, else a
-/// userName that is an email address.
+/// Returns the address an invitation goes to: the first valid one of the primary email, the
+/// first email and the userName. An email value that is not an address (identity providers
+/// send what their directory holds) passes the turn to the next, so it can neither stop the
+/// invitation nor slip past the verified-domain check.
 pub fn invitation_address(user: &User) -> Option<String> {
-    let emails = user.profile.get("emails").and_then(Value::as_array);
-    let from_emails = emails.and_then(|emails| {
-        emails
-            .iter()
-            .find(|email| email.get("primary") == Some(&Value::Bool(true)))
-            .or_else(|| emails.first())
-            .and_then(|email| email.get("value"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
-    from_emails
-        .or_else(|| user.user_name().map(str::to_string))
-        .and_then(|address| validate_email(&address).ok())
+    let emails = user.profile.get("emails").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let primary = emails.iter().find(|email| email.get("primary") == Some(&Value::Bool(true))).and_then(email_value);
+    let first = emails.first().and_then(email_value);
+    [primary, first, user.user_name()]
+        .into_iter()
+        .flatten()
+        .find_map(|address| validate_email(address).ok())
+}
+
+fn email_value(email: &Value) -> Option<&str> {
+    email.get("value").and_then(Value::as_str)
 }
 
 /// Checks that a user created over SCIM may be invited: when the organization lists verified

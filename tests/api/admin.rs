@@ -461,6 +461,28 @@ async fn organization_settings_owner_only(app: TestApp) {
     assert_eq!(provisioned[HUB_USER]["status"], json!("Active"), "provisioned users start Active: {provisioned}");
 }
 
+/// An email value that is not an address must not stop the invitation nor skip the
+/// verified-domain check: the userName takes its place.
+async fn invalid_email_invites_user_name(app: TestApp) {
+    let (_, owner) = app.signed_in_user("owner@example.com", "Owner").await;
+    let not_an_address = json!({"emails": [{"value": "not an address", "primary": true}]});
+    let invited = app.create_user("ada@example.com", not_an_address.clone()).await;
+    let path = format!("/users/{}/invitation", invited["id"].as_str().unwrap());
+    let (invitation_status, invitation) = app.admin_json(Method::GET, &path, &owner, None).await;
+
+    let (settings_status, _) = app.admin_json(Method::PATCH, "/organization", &owner, Some(json!({"verifiedDomains": ["example.com"]}))).await;
+    let outsider = json!({"schemas": [CORE_USER], "userName": "eve@elsewhere.test", "emails": not_an_address["emails"]});
+    let (outsider_status, outsider_body) = status_and_json(app.post("/Users", &outsider).await).await;
+    let (listed_status, listed) = app.list_users(&[("filter", r#"userName eq "eve@elsewhere.test""#)]).await;
+
+    assert_eq!(invitation_status, 200, "the userName receives the invitation: {invitation}");
+    assert_eq!(settings_status, 200);
+    assert_scim_error(outsider_status, &outsider_body, 400, Some("invalidValue"));
+    assert!(outsider_body["detail"].as_str().unwrap().contains("elsewhere.test"), "{outsider_body}");
+    assert_eq!(listed_status, 200);
+    assert_eq!(listed["totalResults"], 0, "a refused create stores nothing");
+}
+
 async fn scim_deactivation_ends_sessions(app: TestApp) {
     let (member_id, member) = app.signed_in_user("member@example.com", "Member").await;
     let (before, _) = app.admin_json(Method::GET, &format!("/users/{member_id}"), &member, None).await;
@@ -534,8 +556,38 @@ async fn me_returns_session_user(app: TestApp) {
     assert_scim_error(patch_status, &patch_body, 501, None);
 }
 
+/// /Me is an alias of the user's resource: the attribute parameters and ETags work on it.
+async fn me_honours_attributes_and_etags(app: TestApp) {
+    let (member_id, member) = app.signed_in_user("me@example.com", "Member").await;
+    let me = |query: &str, if_none_match: Option<&str>| {
+        let mut request = app.client.get(format!("{}/Me{query}", app.scim_url)).bearer_auth(&member);
+        if let Some(tag) = if_none_match {
+            request = request.header("If-None-Match", tag);
+        }
+        request.send()
+    };
+
+    let full = me("", None).await.unwrap();
+    let tag = header_text(&full, "etag").expect("/Me returns an ETag");
+    let location = header_text(&full, "location");
+    let (_, narrow) = status_and_json(me("?attributes=userName", None).await.unwrap()).await;
+    let (_, without_meta) = status_and_json(me("?excludedAttributes=meta,emails", None).await.unwrap()).await;
+    let unchanged = me("", Some(&tag)).await.unwrap();
+
+    assert_eq!(location, Some(format!("{}/Users/{member_id}", app.scim_url)));
+    let mut narrow_keys: Vec<&String> = narrow.as_object().unwrap().keys().collect();
+    narrow_keys.sort();
+    assert_eq!(narrow_keys, ["id", "schemas", "userName"], "{narrow}");
+    assert!(without_meta.get("meta").is_none(), "{without_meta}");
+    assert!(without_meta.get("emails").is_none(), "{without_meta}");
+    assert_eq!(without_meta["userName"], json!("me@example.com"));
+    assert_eq!(unchanged.status().as_u16(), 304);
+}
+
 both_backends!(
     me_returns_session_user,
+    me_honours_attributes_and_etags,
+    invalid_email_invites_user_name,
     scim_deactivation_ends_sessions,
     admin_errors_are_json,
     admin_cannot_resend_owner_invitation,
