@@ -56,7 +56,8 @@ pub async fn me(
     method: axum::http::Method,
     headers: HeaderMap,
     note: super::request_log::RequestNote,
-) -> Result<ScimResponse, ApiError> {
+    query: super::extract::QueryParams,
+) -> Result<axum::response::Response, ApiError> {
     let token = super::extract::bearer_token(&headers)
         .map(str::to_string)
         .ok_or_else(|| ScimError::unauthorized("Missing Authorization header; send 'Authorization: Bearer <token>'."))?;
@@ -92,9 +93,13 @@ pub async fn me(
         memberships: identity.memberships,
         change: crate::domain::user::UserChange::Unchanged,
     };
-    let base_url = state.scim_base_url(&headers);
-    let mut response = ScimResponse::ok(record.render(&base_url)).with_etag(crate::scim::user::etag(record.user.version));
-    response.location = Some(format!("{base_url}/Users/{}", record.user.id));
+    // /Me is an alias of the user's resource (RFC 7644 §3.11), so `attributes`,
+    // `excludedAttributes` and `If-None-Match` work as on /Users/{id}.
+    let location = format!("{}/Users/{}", state.scim_base_url(&headers), record.user.id);
+    let mut response = super::scim_users::read_response(&state, &headers, &query, record)?;
+    if let Ok(value) = location.parse() {
+        response.headers_mut().insert(axum::http::header::LOCATION, value);
+    }
     Ok(response)
 }
 

@@ -74,7 +74,14 @@ pub async fn users_get(
 ) -> Result<Response, ApiError> {
     let record = users::get(&state.store, &caller.0.organization.id, &id).await?;
     note.target(record.user.user_name());
-    if let Some(if_none_match) = header_text(&headers, header::IF_NONE_MATCH) {
+    read_response(&state, &headers, &query, record)
+}
+
+/// Builds the response to a read of one user, for `/Users/{id}` and `/Me`: 304 when
+/// `If-None-Match` names the current version, otherwise the resource with the requested
+/// attributes.
+pub(crate) fn read_response(state: &AppState, headers: &HeaderMap, query: &QueryParams, record: UserRecord) -> Result<Response, ApiError> {
+    if let Some(if_none_match) = header_text(headers, header::IF_NONE_MATCH) {
         if users::etag_list_matches(if_none_match, record.user.version) {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
             if let Ok(value) = etag(record.user.version).parse() {
@@ -83,7 +90,7 @@ pub async fn users_get(
             return Ok(response);
         }
     }
-    Ok(user_response(&state, &headers, &query, record, StatusCode::OK)?.into_response())
+    Ok(user_response(state, headers, query, record, StatusCode::OK)?.into_response())
 }
 
 /// POST /Users: 201 with the resource, `Location` and `ETag`.
