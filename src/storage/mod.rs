@@ -275,7 +275,10 @@ impl Store {
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30));
         if backend == Backend::Sqlite {
-            pool_options = pool_options.after_connect(|connection, _| {
+            // Reads and writes on SQLite have connections of their own (`sqlite_reader`,
+            // `write_batch`); this pool serves the rest. Each of its connections is a thread
+            // and a page cache, so ones opened for a burst close after a minute unused.
+            pool_options = pool_options.idle_timeout(Duration::from_secs(60)).after_connect(|connection, _| {
                 Box::pin(async move {
                     connection.execute(SQLITE_CONNECTION_PRAGMAS).await?;
                     Ok(())
