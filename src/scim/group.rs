@@ -251,6 +251,7 @@ pub fn member_ids(value: &Value) -> Result<Vec<String>, ScimError> {
     let Some(members_def) = GROUP_RESOURCE.core.attribute("members") else {
         return Err(ScimError::internal());
     };
+    check_member_values(value)?;
     let Some(coerced) = coerce(members_def, value, "members")? else {
         return Ok(Vec::new());
     };
@@ -271,6 +272,24 @@ pub fn member_ids(value: &Value) -> Result<Vec<String>, ScimError> {
         }
     }
     Ok(ids)
+}
+
+/// Rejects a member object without a `value`. Coercion drops the read-only `display`, so
+/// `{"display": "x"}` would otherwise vanish and the request succeed without that member.
+fn check_member_values(value: &Value) -> Result<(), ScimError> {
+    let elements = match value {
+        Value::Array(elements) => elements.as_slice(),
+        other => std::slice::from_ref(other),
+    };
+    for element in elements {
+        let Value::Object(member) = element else { continue };
+        if member.get("value").is_none_or(Value::is_null) {
+            return Err(ScimError::invalid_value(format!(
+                "Member {element} has no 'value'; each member needs the id of a user in 'value'."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A change of a group's members, in request order.
@@ -458,5 +477,15 @@ mod tests {
         let error = member_ids(&json!([{"value": "g2", "type": "Group"}])).unwrap_err();
 
         assert_eq!(error.status, 400);
+    }
+
+    #[test]
+    fn member_without_value_rejected() {
+        let error = member_ids(&json!([{"value": "u1"}, {"display": "Ada"}])).unwrap_err();
+        let entra = member_ids(&json!([{"value": "u1", "$ref": null}])).unwrap();
+
+        assert_eq!(error.status, 400);
+        assert!(error.detail.contains("Ada"), "{}", error.detail);
+        assert_eq!(entra, ["u1"]);
     }
 }
