@@ -64,6 +64,70 @@ pub fn parse(text: &str) -> Result<Filter, ScimError> {
     }
 }
 
+/// Describes where and why a filter or PATCH path does not parse, in the words of RFC 7644
+/// §3.4.2.2 rather than the parser's. Positions count characters from 1.
+///
+/// The grammar's operator tokens take the space after them, so an operator that ends the text
+/// (`userName eq`) comes back as an unexpected word equal to one the parser expects. That case
+/// is reported as the operator missing what follows it.
+pub fn describe_syntax_error(text: &str, error: &scim_v2::filter::ParseError) -> String {
+    use scim_v2::filter::ParseError;
+
+    let position = |offset: usize| text.get(..offset).map_or(offset, |before| before.chars().count()) + 1;
+    match error {
+        ParseError::UnrecognizedToken { token: (start, raw, _), expected } => {
+            // Operator tokens include the spaces around them.
+            let found = raw.trim();
+            let at = position(start + (raw.len() - raw.trim_start().len()));
+            let lowered = found.to_ascii_lowercase();
+            if expected.iter().any(|name| name.trim_matches('"') == lowered) {
+                return format!("\"{found}\" at position {at} needs {} after it", operand_after(&lowered));
+            }
+            format!("unexpected \"{found}\" at position {at}; expected {}", one_of(expected))
+        }
+        ParseError::UnrecognizedEof { location, expected } => {
+            format!("the text ends at position {} where {} should follow", position(*location), one_of(expected))
+        }
+        ParseError::InvalidToken { location } => match text.get(*location..).and_then(|rest| rest.chars().next()) {
+            Some('"') => format!("the string that starts at position {} has no closing quote", position(*location)),
+            Some(character) => format!("unexpected character {character:?} at position {}", position(*location)),
+            None => format!("the text ends unexpectedly at position {}", position(*location)),
+        },
+        ParseError::ExtraToken { token: (start, found, _) } => {
+            format!("unexpected \"{}\" at position {} after a complete expression", found.trim(), position(*start))
+        }
+        ParseError::User { error } => error.to_string(),
+    }
+}
+
+/// Names what must follow an operator token.
+fn operand_after(operator: &str) -> &'static str {
+    match operator {
+        "and" | "or" => "another expression",
+        "not" => "an expression in parentheses",
+        _ => "a value (a quoted string, a number, true, false or null)",
+    }
+}
+
+/// Lists the parser's expected tokens as `"a", "b" or "c"`, with its named tokens in words.
+fn one_of(expected: &[String]) -> String {
+    let names: Vec<&str> = expected
+        .iter()
+        .map(|name| match name.as_str() {
+            "StringLit" => "a quoted string",
+            "NumberLit" => "a number",
+            "AttrNameTok" => "an attribute name",
+            "AttrPathTok" => "an attribute path",
+            other => other,
+        })
+        .collect();
+    match names.as_slice() {
+        [] => "something else".to_string(),
+        [only] => (*only).to_string(),
+        [rest @ .., last] => format!("one of {} or {last}", rest.join(", ")),
+    }
+}
+
 /// Returns the attribute path of a comparison whose value contains U+0000. Request bodies
 /// refuse the character, and PostgreSQL cannot compare text that holds it.
 pub fn nul_comparison(filter: &Filter) -> Option<String> {
@@ -125,7 +189,8 @@ fn parse_text(text: &str) -> Result<Filter, ScimError> {
                 }
             }
             Err(ScimError::invalid_filter(format!(
-                "The filter {text:?} is not valid SCIM filter syntax: {first_error}."
+                "The filter {text:?} is not valid SCIM filter syntax: {}.",
+                describe_syntax_error(text, &first_error)
             )))
         }
     }
@@ -976,5 +1041,19 @@ mod tests {
                 assert_eq!(reduced, across, "{text} on {}", resource.name);
             }
         }
+    }
+
+    fn syntax_detail(text: &str) -> String {
+        describe_syntax_error(text, &text.parse::<Filter>().unwrap_err())
+    }
+
+    #[test]
+    fn syntax_errors_describe_the_problem() {
+        assert_eq!(syntax_detail("userName eq"), "\"eq\" at position 10 needs a value (a quoted string, a number, true, false or null) after it");
+        assert_eq!(syntax_detail(r#"userName eq "a" and"#), "\"and\" at position 17 needs another expression after it");
+        assert_eq!(syntax_detail(r#"userName eq "a" x"#), "unexpected \"x\" at position 17; expected one of \"and\" or \"or\"");
+        assert_eq!(syntax_detail(r#"userName eq "open"#), "the string that starts at position 13 has no closing quote");
+        assert_eq!(syntax_detail("#"), "unexpected character '#' at position 1");
+        assert!(syntax_detail(r#"(userName eq "a""#).starts_with("the text ends at position 17 where"));
     }
 }
