@@ -158,6 +158,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(scim_groups::groups_patch)
                 .delete(scim_groups::groups_delete),
         )
+        .route("/", get(scim_users::root_list))
         .route("/.search", post(scim_users::root_search))
         .route("/ServiceProviderConfig", get(scim_discovery::service_provider_config))
         .route("/ResourceTypes", get(scim_discovery::resource_types))
@@ -177,6 +178,8 @@ pub fn router(state: AppState) -> Router {
             "/register",
             get(admin::registration::register_page).post(admin::registration::register_submit),
         )
+        // A nested "/" matches the base path without its trailing slash only.
+        .route(&format!("{SCIM_BASE_PATH}/"), get(scim_users::root_list).fallback(method_not_allowed))
         .nest(SCIM_BASE_PATH, scim)
         .nest(
             admin::ADMIN_BASE_PATH,

@@ -231,7 +231,7 @@ fn route_facts(method: &Method, path: &str) -> (Option<&'static str>, Option<Str
     let action = match (first, id.is_some(), method.as_str()) {
         (_, _, "POST") if searching => Action::List,
         ("Users" | "Groups", true, "GET") => Action::Lookup,
-        ("Users" | "Groups", false, "GET") => Action::List,
+        ("Users" | "Groups" | "", false, "GET") => Action::List,
         ("Users", false, "POST") => Action::CreateUser,
         ("Users", true, "PUT" | "PATCH") => Action::UpdateUser,
         ("Users", true, "DELETE") => Action::DeleteUser,
@@ -402,6 +402,7 @@ mod tests {
             (Method::GET, "/Users/abc", (Some("User"), Some("abc".to_string()), Action::Lookup)),
             (Method::POST, "/Users/.search", (Some("User"), None, Action::List)),
             (Method::POST, "/.search", (None, None, Action::List)),
+            (Method::GET, "/", (None, None, Action::List)),
             (Method::DELETE, "/Groups/g1", (Some("Group"), Some("g1".to_string()), Action::DeleteGroup)),
             (Method::POST, "/Bulk", (None, None, Action::Bulk)),
             (Method::GET, "/Schemas/urn:x", (None, Some("urn:x".to_string()), Action::Discovery)),

@@ -257,24 +257,47 @@ pub async fn root_search(
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
     let query = search_request_params(&body)?;
+    search_everything(&state, &headers, &caller, &note, &query).await
+}
+
+/// GET at the SCIM base (RFC 7644 §3.4.2.1, which lets a server answer queries at its root):
+/// the root search with its parameters in the query string.
+pub async fn root_list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ScimCaller,
+    note: RequestNote,
+    query: QueryParams,
+) -> Result<ScimResponse, ApiError> {
+    search_everything(&state, &headers, &caller, &note, &query).await
+}
+
+/// Lists users and groups together for a root query, from the body or the query string.
+async fn search_everything(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: &ScimCaller,
+    note: &RequestNote,
+    query: &QueryParams,
+) -> Result<ScimResponse, ApiError> {
     note.filter(query.get("filter"));
     let params = parse_params(&query.0, state.settings.max_page_size)?;
     if params.cursor.is_some() {
         return Err(ScimError::invalid_value(
-            "Cursor paging is available on /Users/.search and /Groups/.search; the root search pages by startIndex.",
+            "Cursor paging is available on /Users and /Groups and their /.search; queries at the root page by startIndex.",
         )
         .into());
     }
-    let base_url = state.scim_base_url(&headers);
+    let base_url = state.scim_base_url(headers);
     let cursor_context = CursorContext {
         now: state.clock.now().timestamp(),
         key: state.session_keys.cursor_key(),
     };
-    let with_members = super::scim_groups::wants_members(&query);
+    let with_members = super::scim_groups::wants_members(query);
     let page = search::search(&state.store, &caller.0.organization.id, &params, &base_url, with_members, cursor_context).await?;
 
-    let user_projection = projection_from(&query)?;
-    let group_projection = super::scim_groups::projection_from(&query)?;
+    let user_projection = projection_from(query)?;
+    let group_projection = super::scim_groups::projection_from(query)?;
     let resources = page
         .resources
         .into_iter()

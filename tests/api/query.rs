@@ -646,6 +646,27 @@ async fn root_search_pages_slice_the_whole_list(app: TestApp) {
     }
 }
 
+/// Checks that GET at the SCIM base, with or without the trailing slash, lists what
+/// `POST /.search` lists for the same parameters.
+async fn root_get_matches_root_search(app: TestApp) {
+    app.create_user("zoe@example.com", json!({"displayName": "Zoe"})).await;
+    app.create_user("alice@example.com", json!({"displayName": "alice"})).await;
+    create_group(&app, "Zed").await;
+    let filter = encode_query_value(r#"displayName sw "z""#);
+
+    let searched = root_search(&app, json!({"filter": r#"displayName sw "z""#, "sortBy": "displayName", "count": 5})).await;
+    let (status, listed) = status_and_json(app.get(&format!("/?filter={filter}&sortBy=displayName&count=5")).await).await;
+    let (bare_status, bare) = status_and_json(app.get(&format!("?filter={filter}&sortBy=displayName&count=5")).await).await;
+    let (cursor_status, cursor_body) = status_and_json(app.get("/?cursor=").await).await;
+
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(names_of(&listed), ["Zed", "zoe@example.com"]);
+    assert_eq!(names_of(&listed), names_of(&searched));
+    assert_eq!(bare_status, 200, "{bare}");
+    assert_eq!(names_of(&bare), names_of(&searched));
+    assert_scim_error(cursor_status, &cursor_body, 400, Some("invalidValue"));
+}
+
 fn with_page(query: &Value, start: i64, count: i64) -> Value {
     let mut query = query.clone();
     query["startIndex"] = start.into();
@@ -803,5 +824,6 @@ both_backends!(
     root_search_spans_types,
     root_search_pages_slice_the_whole_list,
     root_search_finds_deep_pages,
+    root_get_matches_root_search,
     unfiltered_total_follows_removals,
 );
