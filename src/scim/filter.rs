@@ -499,7 +499,7 @@ pub fn matches_across_types(resource: &'static ResourceTypeDef, document: &Value
     evaluate(resource, document, filter, true)
 }
 
-/// What a filter selects among the resources of one type, in a search across types.
+/// The part of one resource type that a filter selects, in a search across types.
 #[derive(Debug)]
 pub enum Reduced {
     /// Every resource of the type.

@@ -185,7 +185,11 @@ fn merge(
             (None, Some(_)) => false,
             (None, None) => break,
         };
-        let next = if take_first { first_part.pop_front().map(|document| (first.resource, document)) } else { second_part.pop_front().map(|document| (second.resource, document)) };
+        let next = if take_first {
+            first_part.pop_front().map(|document| (first.resource, document))
+        } else {
+            second_part.pop_front().map(|document| (second.resource, document))
+        };
         page.extend(next);
     }
     page
@@ -199,6 +203,8 @@ struct SortedSource {
     total: i64,
     /// The first matches, up to the end of the page, when the type sorts in memory: every read
     /// by position would sort all its matches again, so they are sorted once.
+    /// NOTE: so this holds `startIndex + count` documents, as a page of the type's own
+    /// endpoint sorted in memory holds all its matches while it sorts.
     sorted_in_memory: Option<Vec<Value>>,
 }
 
