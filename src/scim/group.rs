@@ -201,6 +201,15 @@ pub struct GroupInput {
 
 /// Validates a POST or PUT body.
 pub fn parse_group_body(body: &Value) -> Result<GroupInput, ScimError> {
+    // Checked before parsing, which drops a member left empty once its read-only `display`
+    // is removed, and a PUT would then replace the members without it.
+    if let Value::Object(fields) = body {
+        for (key, value) in fields {
+            if is_members_key(key) {
+                check_member_values(value)?;
+            }
+        }
+    }
     let mut document = parse_body(&GROUP_RESOURCE, body)?;
     drop_empty_extensions(&GROUP_RESOURCE, &mut document);
     check_required(&GROUP_RESOURCE, &document)?;
@@ -274,6 +283,16 @@ pub fn member_ids(value: &Value) -> Result<Vec<String>, ScimError> {
     Ok(ids)
 }
 
+/// Tells whether a body key names the members, by name or with the core Group URN.
+fn is_members_key(key: &str) -> bool {
+    let name = match key.rsplit_once(':') {
+        Some((urn, name)) if urn.eq_ignore_ascii_case(CORE_GROUP) => name,
+        Some(_) => return false,
+        None => key,
+    };
+    name.eq_ignore_ascii_case("members")
+}
+
 /// Rejects a member object without a `value`. Coercion drops the read-only `display`, so
 /// `{"display": "x"}` would otherwise vanish and the request succeed without that member.
 fn check_member_values(value: &Value) -> Result<(), ScimError> {
@@ -283,7 +302,8 @@ fn check_member_values(value: &Value) -> Result<(), ScimError> {
     };
     for element in elements {
         let Value::Object(member) = element else { continue };
-        if member.get("value").is_none_or(Value::is_null) {
+        let value = member.iter().find(|(name, _)| name.eq_ignore_ascii_case("value")).map(|(_, value)| value);
+        if value.is_none_or(|value| value.is_null() || value.as_str().is_some_and(|text| text.trim().is_empty())) {
             return Err(ScimError::invalid_value(format!(
                 "Member {element} has no 'value'; each member needs the id of a user in 'value'."
             )));
@@ -338,7 +358,7 @@ fn split_pathless(operation: Operation, split: &mut GroupPatch) -> Result<(), Sc
     };
     let mut others = Map::new();
     for (key, value) in values {
-        if key.eq_ignore_ascii_case("members") {
+        if is_members_key(key) {
             let change = member_change(operation.kind, MemberTarget::All, Some(value))?;
             split.member_changes.push(change);
         } else {

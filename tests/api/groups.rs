@@ -132,6 +132,30 @@ async fn adding_existing_member_is_noop(app: TestApp) {
     assert_eq!(member_ids(&app, &id(&group)).await, vec![id(&alice)]);
 }
 
+/// A member without a value is rejected in every form, so a PUT cannot drop the members.
+async fn member_without_value_rejected(app: TestApp) {
+    let alice = app.create_user("alice@example.com", json!({})).await;
+    let group = create_group(&app, "Kept", json!({"members": [{"value": id(&alice)}]})).await;
+    let path = format!("/Groups/{}", id(&group));
+    let valueless = json!([{"display": "x"}]);
+
+    let (post_status, post_error) = status_and_json(app.post("/Groups", &json!({"schemas": [CORE_GROUP], "displayName": "New", "members": valueless})).await).await;
+    let (put_status, put_error) = status_and_json(app.put(&path, &json!({"schemas": [CORE_GROUP], "displayName": "Kept", "members": valueless})).await).await;
+    let empty_value = patch_body(json!([{"op": "add", "path": "members", "value": [{"value": ""}]}]));
+    let (empty_status, empty_error) = status_and_json(app.patch(&path, &empty_value).await).await;
+    let pathless = patch_body(json!([{"op": "add", "value": {format!("{CORE_GROUP}:members"): valueless}}]));
+    let (pathless_status, pathless_error) = status_and_json(app.patch(&path, &pathless).await).await;
+    let upper_case = patch_body(json!([{"op": "add", "path": "members", "value": [{"VALUE": id(&alice)}]}]));
+    let upper_case_status = app.patch(&path, &upper_case).await.status().as_u16();
+
+    assert_scim_error(post_status, &post_error, 400, Some("invalidValue"));
+    assert_scim_error(put_status, &put_error, 400, Some("invalidValue"));
+    assert_scim_error(empty_status, &empty_error, 400, Some("invalidValue"));
+    assert_scim_error(pathless_status, &pathless_error, 400, Some("invalidValue"));
+    assert_eq!(upper_case_status, 204, "attribute names match regardless of case");
+    assert_eq!(member_ids(&app, &id(&group)).await, [id(&alice)]);
+}
+
 async fn unknown_member_rejected_whole(app: TestApp) {
     let alice = app.create_user("alice@example.com", json!({})).await;
     let group = create_group(&app, "G", json!({})).await;
@@ -529,6 +553,7 @@ async fn member_delete_moves_group_version(app: TestApp) {
 }
 
 both_backends!(
+    member_without_value_rejected,
     entra_group_create_ignores_extra_schema,
     create_with_null_ref_members,
     display_name_unique_ignoring_case,
