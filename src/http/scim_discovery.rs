@@ -80,7 +80,8 @@ pub async fn me(
         Err(crate::service::sessions::SessionError::Storage(error)) => return Err(error.into()),
         Err(other) => return Err(ScimError::unauthorized(other.to_string()).into()),
     };
-    if method != axum::http::Method::GET {
+    // HEAD is GET without the body (RFC 9110 §9.3.2); the server drops the body itself.
+    if method != axum::http::Method::GET && method != axum::http::Method::HEAD {
         return Err(ScimError::new(
             501,
             None,
