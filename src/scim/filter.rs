@@ -73,7 +73,10 @@ pub fn parse(text: &str) -> Result<Filter, ScimError> {
 pub fn describe_syntax_error(text: &str, error: &scim_v2::filter::ParseError) -> String {
     use scim_v2::filter::ParseError;
 
-    let position = |offset: usize| text.get(..offset).map_or(offset, |before| before.chars().count()) + 1;
+    // `scim_v2` parses the trimmed text, so its offsets start after any leading whitespace.
+    let lead = text.len() - text.trim_start().len();
+    let parsed = text.trim();
+    let position = |offset: usize| text.get(..lead + offset).map_or(offset, |before| before.chars().count()) + 1;
     match error {
         ParseError::UnrecognizedToken { token: (start, raw, _), expected } => {
             // Operator tokens include the spaces around them.
@@ -88,11 +91,17 @@ pub fn describe_syntax_error(text: &str, error: &scim_v2::filter::ParseError) ->
         ParseError::UnrecognizedEof { location, expected } => {
             format!("the text ends at position {} where {} should follow", position(*location), one_of(expected))
         }
-        ParseError::InvalidToken { location } => match text.get(*location..).and_then(|rest| rest.chars().next()) {
-            Some('"') => format!("the string that starts at position {} has no closing quote", position(*location)),
-            Some(character) => format!("unexpected character {character:?} at position {}", position(*location)),
-            None => format!("the text ends unexpectedly at position {}", position(*location)),
-        },
+        ParseError::InvalidToken { location } => {
+            // The token may start with the spaces before the character that stopped it.
+            let rest = parsed.get(*location..).unwrap_or_default();
+            let at = position(location + (rest.len() - rest.trim_start().len()));
+            match rest.trim_start().chars().next() {
+                Some('"') => format!("the string that starts at position {at} has no closing quote"),
+                Some(character) if character.is_control() => format!("unexpected character U+{:04X} at position {at}", u32::from(character)),
+                Some(character) => format!("unexpected character \"{character}\" at position {at}"),
+                None => format!("the text ends unexpectedly at position {at}"),
+            }
+        }
         ParseError::ExtraToken { token: (start, found, _) } => {
             format!("unexpected \"{}\" at position {} after a complete expression", found.trim(), position(*start))
         }
@@ -111,6 +120,12 @@ fn operand_after(operator: &str) -> &'static str {
 
 /// Lists the parser's expected tokens as `"a", "b" or "c"`, with its named tokens in words.
 fn one_of(expected: &[String]) -> String {
+    // The parser's list leaves out "and" where its precedence rules resolved it, but "and" may
+    // stand wherever "or" may.
+    let mut expected = expected.to_vec();
+    if expected.iter().any(|name| name == "\"or\"") && !expected.iter().any(|name| name == "\"and\"") {
+        expected.insert(0, "\"and\"".to_string());
+    }
     let names: Vec<&str> = expected
         .iter()
         .map(|name| match name.as_str() {
@@ -189,7 +204,8 @@ fn parse_text(text: &str) -> Result<Filter, ScimError> {
                 }
             }
             Err(ScimError::invalid_filter(format!(
-                "The filter {text:?} is not valid SCIM filter syntax: {}.",
+                "The filter {} is not valid SCIM filter syntax: {}.",
+                serde_json::to_string(text).unwrap_or_default(),
                 describe_syntax_error(text, &first_error)
             )))
         }
@@ -571,10 +587,45 @@ fn join(mut kept: Vec<Filter>, operator: fn(Operands<Filter>) -> Filter, identit
     }
 }
 
-/// Evaluates a term on an attribute without a value: only `ne` (singular) and `eq null` match.
+/// Evaluates a term on an attribute that a resource type lacks: only `eq null`, and `ne` on a
+/// singular attribute, match. On a multi-valued attribute `ne` needs some value that differs,
+/// as where the attribute exists but is empty.
 fn absent_term(expression: &AttrExp) -> bool {
-    matches!(expression, AttrExp::Comparison(_, CompareOp::Ne, operand) if !matches!(operand, CompValue::Null))
-        || matches!(expression, AttrExp::Comparison(_, CompareOp::Eq, CompValue::Null))
+    match expression {
+        AttrExp::Comparison(_, CompareOp::Eq, CompValue::Null) => true,
+        AttrExp::Comparison(_, CompareOp::Ne, CompValue::Null) => false,
+        AttrExp::Comparison(path, CompareOp::Ne, _) => !multi_valued_elsewhere(path),
+        _ => false,
+    }
+}
+
+/// Tells whether a path names a multi-valued attribute of a type that has it.
+fn multi_valued_elsewhere(path: &AttrPath) -> bool {
+    [&*super::schema::USER_RESOURCE, &*super::schema::GROUP_RESOURCE]
+        .into_iter()
+        .filter_map(|resource| resolve_path(resource, path).ok())
+        .any(|resolved| resolved.attribute.multi_valued)
+}
+
+/// Validates a filter for a search across types: each term must fit at least one of the types.
+/// A term that fits none is an error, as on a single endpoint; the others fold away per type.
+pub fn validate_across_types(resources: &[&'static ResourceTypeDef], filter: &Filter) -> Result<(), ScimError> {
+    match filter {
+        Filter::Attr(_) | Filter::ValuePath(_) => {
+            let mut first_error = None;
+            for resource in resources {
+                match validate(resource, filter) {
+                    Ok(()) => return Ok(()),
+                    Err(error) => {
+                        first_error.get_or_insert(error);
+                    }
+                }
+            }
+            first_error.map_or(Ok(()), Err)
+        }
+        Filter::Not(inner) => validate_across_types(resources, inner),
+        Filter::And(items) | Filter::Or(items) => items.iter().try_for_each(|item| validate_across_types(resources, item)),
+    }
 }
 
 fn evaluate(resource: &'static ResourceTypeDef, document: &Value, filter: &Filter, lenient: bool) -> Result<bool, ScimError> {
@@ -1053,7 +1104,9 @@ mod tests {
         assert_eq!(syntax_detail(r#"userName eq "a" and"#), "\"and\" at position 17 needs another expression after it");
         assert_eq!(syntax_detail(r#"userName eq "a" x"#), "unexpected \"x\" at position 17; expected one of \"and\" or \"or\"");
         assert_eq!(syntax_detail(r#"userName eq "open"#), "the string that starts at position 13 has no closing quote");
-        assert_eq!(syntax_detail("#"), "unexpected character '#' at position 1");
-        assert!(syntax_detail(r#"(userName eq "a""#).starts_with("the text ends at position 17 where"));
+        assert_eq!(syntax_detail("#"), "unexpected character \"#\" at position 1");
+        assert_eq!(syntax_detail(r#"(userName eq "a""#), "the text ends at position 17 where one of \"and\", \"or\" or \")\" should follow");
+        assert_eq!(syntax_detail(r#"   userName eq "a" and"#), "\"and\" at position 20 needs another expression after it");
+        assert_eq!(syntax_detail(r#" userName eq "a" $"#), "unexpected character \"$\" at position 18");
     }
 }

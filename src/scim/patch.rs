@@ -152,7 +152,10 @@ fn apply_operation(
         return apply_to_extension(resource, document, operation, extension.id);
     }
     let parsed: PatchPath = super::parse_cache::patch_path(path)
-        .map_err(|error| ScimError::invalid_path(format!("The path {path:?} is not a valid SCIM path: {}.", super::filter::describe_syntax_error(path, &error))))?;
+        .map_err(|error| {
+            let quoted = serde_json::to_string(path).unwrap_or_default();
+            ScimError::invalid_path(format!("The path {quoted} is not a valid SCIM path: {}.", super::filter::describe_syntax_error(path, &error)))
+        })?;
     check_no_nul(&parsed)?;
     let target = Target::resolve(resource, &parsed, path)?;
     target.check_mutability(document, operation.kind)?;

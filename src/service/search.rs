@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::{groups, listing, users, ServiceResult};
 use crate::scim::cursor::CursorContext;
-use crate::scim::filter::{reduce_to_type, resolve_path, validate, Reduced, ResolvedPath};
+use crate::scim::filter::{reduce_to_type, resolve_path, validate_across_types, Reduced, ResolvedPath};
 use crate::scim::list::{compare_across_types, parse_sort_path, ListParams};
 use crate::scim::schema::{ResourceTypeDef, GROUP_RESOURCE, USER_RESOURCE};
 use crate::scim::ScimError;
@@ -41,10 +41,7 @@ pub async fn search(
     context: CursorContext<'_>,
 ) -> ServiceResult<SearchPage> {
     if let Some(filter) = &params.filter {
-        // An attribute that neither type has is an error, as on a single endpoint.
-        if let (Err(error), Err(_)) = (validate(&USER_RESOURCE, filter), validate(&GROUP_RESOURCE, filter)) {
-            return Err(error.into());
-        }
+        validate_across_types(&[&USER_RESOURCE, &GROUP_RESOURCE], filter)?;
     }
     let queries = [type_query(&USER_RESOURCE, params)?, type_query(&GROUP_RESOURCE, params)?];
     let reader = Reader { store, org_id, base_url, with_members, context };

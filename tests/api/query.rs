@@ -574,11 +574,15 @@ async fn root_search_spans_types(app: TestApp) {
 
     let either = root_search(&app, json!({"filter": r#"displayName eq "Admins" or userName sw "ali""#})).await;
     let groups_only = root_search(&app, json!({"filter": "not (userName pr)"})).await;
+    let mixed = root_search(&app, json!({"filter": r#"userName sw "ali" or members pr"#})).await;
+    let absent_multi_valued = root_search(&app, json!({"filter": r#"members.value ne "x" or emails.value ne "x""#})).await;
     let by_user_name = root_search(&app, json!({"sortBy": "userName"})).await;
     let by_display_name = root_search(&app, json!({"sortBy": "displayName", "sortOrder": "descending", "count": 3})).await;
 
     assert_eq!(names_of(&either), ["alice@example.com", "Admins"]);
     assert_eq!(names_of(&groups_only), ["Admins", "Bakers"]);
+    assert_eq!(names_of(&mixed), ["alice@example.com"], "a user-only and a group-only term in one filter");
+    assert_eq!(names_of(&absent_multi_valued), Vec::<String>::new(), "ne on a missing multi-valued attribute matches nothing");
     assert_eq!(names_of(&by_user_name)[..2], ["alice@example.com", "zoe@example.com"]);
     assert_eq!(names_of(&by_display_name), ["zoe@example.com", "Bakers", "alice@example.com"]);
     assert_eq!(by_display_name["totalResults"], 4);
