@@ -260,8 +260,8 @@ pub async fn root_search(
     search_everything(&state, &headers, &caller, &note, &query).await
 }
 
-/// GET at the SCIM base (RFC 7644 §3.4.2.1, which lets a server answer queries at its root):
-/// the root search with its parameters in the query string.
+/// GET at the SCIM base: the root search with its parameters in the query string. RFC 7644
+/// §3.4.2.1 allows queries at the server root.
 pub async fn root_list(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -552,36 +552,36 @@ pub fn reduce_to_type(resource: &'static ResourceTypeDef, filter: &Filter) -> Re
             Reduced::Filter(inner) => Reduced::Filter(Filter::Not(Box::new(inner))),
         },
         Filter::And(items) => {
-            let mut kept = Vec::new();
+            let mut remaining = Vec::new();
             for item in items {
                 match reduce_to_type(resource, item) {
                     Reduced::Nothing => return Reduced::Nothing,
                     Reduced::All => {}
-                    Reduced::Filter(item) => kept.push(item),
+                    Reduced::Filter(item) => remaining.push(item),
                 }
             }
-            join(kept, Filter::And, Reduced::All)
+            join(remaining, Filter::And, Reduced::All)
         }
         Filter::Or(items) => {
-            let mut kept = Vec::new();
+            let mut remaining = Vec::new();
             for item in items {
                 match reduce_to_type(resource, item) {
                     Reduced::All => return Reduced::All,
                     Reduced::Nothing => {}
-                    Reduced::Filter(item) => kept.push(item),
+                    Reduced::Filter(item) => remaining.push(item),
                 }
             }
-            join(kept, Filter::Or, Reduced::Nothing)
+            join(remaining, Filter::Or, Reduced::Nothing)
         }
     }
 }
 
 /// Joins the operands left of an `and` or an `or`; none left means the operator's identity.
-fn join(mut kept: Vec<Filter>, operator: fn(Operands<Filter>) -> Filter, identity: Reduced) -> Reduced {
-    if kept.len() == 1 {
-        return kept.pop().map_or(identity, Reduced::Filter);
+fn join(mut remaining: Vec<Filter>, operator: fn(Operands<Filter>) -> Filter, identity: Reduced) -> Reduced {
+    if remaining.len() == 1 {
+        return remaining.pop().map_or(identity, Reduced::Filter);
     }
-    match Operands::new(kept) {
+    match Operands::new(remaining) {
         Ok(operands) => Reduced::Filter(operator(operands)),
         Err(_) => identity,
     }

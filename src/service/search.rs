@@ -7,9 +7,9 @@
 //! Such terms fold away for that type (`filter::reduce_to_type`), and each type is then listed
 //! as on its own endpoint, in SQL where the rest of the filter translates.
 //!
-//! A search reads what its page covers, not the organization: without `sortBy` each type's
-//! share of the page is one index page of that type; with it, a binary search finds where the
-//! page starts in each type's sorted list, and the two parts are merged.
+//! A search reads what its page covers, not the whole organization. Without `sortBy`, each
+//! type's share of the page is one index page of that type. With it, a binary search finds
+//! where the page starts in each type's sorted list, and the two parts are merged.
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;
@@ -60,8 +60,8 @@ struct TypeQuery {
     resource: &'static ResourceTypeDef,
     /// The type's own list parameters; `None` when the filter selects none of its resources.
     params: Option<ListParams>,
-    /// `sortBy` resolved against the type; `None` when the type lacks the attribute, so all its
-    /// resources sort as having no value and keep their insertion order.
+    /// `sortBy` resolved against the type. `None` when the type lacks the attribute: then all
+    /// its resources sort as having no value and keep their insertion order.
     sort_path: Option<ResolvedPath>,
 }
 
@@ -138,9 +138,9 @@ async fn page_merged(reader: &Reader<'_>, queries: [TypeQuery; 2], params: &List
 
 /// Finds how many of `second`'s resources come among the first `skip` of the merged order: the
 /// least `j` for which `second`'s resource at `j` does not come before `first`'s resource at
-/// `skip - j - 1`. This assumes each type's own order agrees with `compare_across_types`; where
-/// SQL and Rust fold case differently (non-ASCII letters on SQLite) pages may overlap by a
-/// resource at that point.
+/// `skip - j - 1`. This assumes each type's own order agrees with `compare_across_types`.
+/// Where SQL and Rust fold case differently (non-ASCII letters on SQLite), pages may overlap
+/// by a resource at that point.
 async fn split(reader: &Reader<'_>, first: &SortedSource, second: &SortedSource, skip: i64, descending: bool) -> ServiceResult<i64> {
     let (mut low, mut high) = ((skip - first.total).max(0), skip.min(second.total));
     while low < high {
@@ -200,8 +200,8 @@ struct SortedSource {
     total: i64,
     /// The first matches, up to the end of the page, when the type sorts in memory: every read
     /// by position would sort all its matches again, so they are sorted once.
-    /// NOTE: so this holds `startIndex + count` documents, as a page of the type's own
-    /// endpoint sorted in memory holds all its matches while it sorts.
+    /// NOTE: this keeps `startIndex + count` documents, as a page of the type's own endpoint
+    /// sorted in memory keeps all its matches while it sorts.
     sorted_in_memory: Option<Vec<Value>>,
 }
 

@@ -132,7 +132,8 @@ async fn adding_existing_member_is_noop(app: TestApp) {
     assert_eq!(member_ids(&app, &id(&group)).await, vec![id(&alice)]);
 }
 
-/// A member without a value is rejected in every form, so a PUT cannot drop the members.
+/// Checks that a member without a value is rejected in every form, so a PUT cannot drop the
+/// members.
 async fn member_without_value_rejected(app: TestApp) {
     let alice = app.create_user("alice@example.com", json!({})).await;
     let group = create_group(&app, "Kept", json!({"members": [{"value": id(&alice)}]})).await;
